@@ -1,0 +1,183 @@
+"""The ``hatbot`` command: train and serve models, and call a server from a terminal.
+
+``train`` and ``serve`` need the server extra (``pip install 'hatbot[server]'``); the other
+commands only need the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFAULT_ADDR = os.environ.get("HATBOT_ADDR", "localhost:50051")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _server_extra_missing(error: ImportError) -> int:
+    print(
+        f"hatbot: {error}; install the server parts: pip install 'hatbot[server]'", file=sys.stderr
+    )
+    return 2
+
+
+def _train(args: argparse.Namespace) -> int:
+    try:
+        from hatbot.models.store import AnnoySettings, default_model_dir
+        from hatbot.models.train import TrainSettings, train
+    except ImportError as error:
+        return _server_extra_missing(error)
+    settings = TrainSettings(
+        vector_size=args.vector_size,
+        window=args.window,
+        min_count=args.min_count,
+        epochs=args.epochs,
+        seed=args.seed,
+        workers=args.workers,
+    )
+    annoy = AnnoySettings(n_trees=args.n_trees, search_k=args.search_k)
+    out = args.out or default_model_dir()
+    try:
+        manifest = train(
+            args.corpus, out, name=args.name, settings=settings, annoy=annoy, replace=args.force
+        )
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"hatbot train: {error}", file=sys.stderr)
+        return 1
+    print(f"{manifest.version}: {manifest.vocabulary_size} words -> {out}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from hatbot.models.store import MANIFEST, default_model_dir
+        from hatbot.models.train import train
+        from hatbot.server.app import serve
+    except ImportError as error:
+        return _server_extra_missing(error)
+    model_dir = args.model or default_model_dir()
+    if not (model_dir / MANIFEST).is_file():
+        if args.model is not None:
+            print(f"hatbot serve: not a model directory: {model_dir}", file=sys.stderr)
+            return 1
+        logging.getLogger("hatbot").info("no default model at %s: training it", model_dir)
+        train(None, model_dir)
+    return serve(
+        model_dir, host=args.host, port=args.port, strategy=args.strategy, grace_seconds=args.grace
+    )
+
+
+def _client_call(args: argparse.Namespace) -> int:
+    from hatbot.client import HatClient, HatError
+
+    with HatClient(args.addr, timeout=args.timeout) as hat:
+        try:
+            if args.command == "explain":
+                print(" ".join(hat.explain(args.word, args.n)))
+            elif args.command == "guess":
+                print(" ".join(hat.guess(args.words, args.n)))
+            elif args.command == "info":
+                for key, value in vars(hat.model_info()).items():
+                    print(f"{key}: {value}")
+            else:
+                status = hat.health(args.service)
+                print(status)
+                return 0 if status == "SERVING" else 1
+        except HatError as error:
+            print(f"hatbot {args.command}: {error}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hatbot", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a model and publish it to a directory")
+    train.add_argument(
+        "--corpus",
+        type=Path,
+        action="append",
+        help="20 Newsgroups tarball, directory of text files or text file (repeatable); "
+        "default: English text shipped with gensim",
+    )
+    train.add_argument("--out", type=Path, help="model directory (default: the default model)")
+    train.add_argument("--name", default="default", help="model name (default: default)")
+    train.add_argument("--force", action="store_true", help="replace an existing model")
+    train.add_argument("--vector-size", type=_positive_int, default=128)
+    train.add_argument("--window", type=_positive_int, default=8)
+    train.add_argument("--min-count", type=_positive_int, default=5)
+    train.add_argument("--epochs", type=_positive_int, default=10)
+    train.add_argument("--seed", type=int, default=1)
+    train.add_argument("--workers", type=_positive_int, default=2, help="1 = reproducible")
+    train.add_argument("--n-trees", type=_positive_int, default=20, help="Annoy trees")
+    train.add_argument("--search-k", type=_positive_int, default=2000, help="Annoy search_k")
+    train.set_defaults(func=_train)
+
+    serve = commands.add_parser("serve", help="serve a model over gRPC")
+    serve.add_argument(
+        "--model",
+        type=Path,
+        help="model directory (default: the default model, trained first when missing)",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all)")
+    serve.add_argument("--port", type=int, default=50051, help="0 picks a free port")
+    serve.add_argument("--strategy", default="default", choices=["default", "baseline"])
+    serve.add_argument("--grace", type=_seconds, default=5.0, help="seconds to finish calls")
+    serve.set_defaults(func=_serve)
+
+    for name, help_text in (
+        ("explain", "ask a server for hints"),
+        ("guess", "ask a server for guesses"),
+        ("info", "describe a server's model"),
+        ("health", "check a server's health; exit 0 only when SERVING"),
+    ):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--addr", default=DEFAULT_ADDR, help=f"server (default {DEFAULT_ADDR})")
+        sub.add_argument("--timeout", type=_seconds, default=1.0, help="deadline in seconds")
+        if name in ("explain", "guess"):
+            sub.add_argument("-n", type=_positive_int, default=5, help="how many words")
+        if name == "explain":
+            sub.add_argument("word")
+        elif name == "guess":
+            sub.add_argument("words", nargs="+")
+        elif name == "health":
+            sub.add_argument("--service", default="", help='service name ("" = whole server)')
+        sub.set_defaults(func=_client_call)
+
+    from hatbot.game.cli import register
+
+    register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("gensim").setLevel(logging.WARNING)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Read training text: a 20 Newsgroups tarball, a directory of text files, or one text file."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+# English prose that ships inside gensim (its test data), the source of the default model:
+# about 200 Wikipedia articles and the Lee news corpus, some 510,000 words.
+DEFAULT_CORPUS_FILES = (
+    "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
+    "lee_background.cor",
+    "lee.cor",
+)
+
+_HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:\s")
+_QUOTED_LINE = re.compile(r"^\s*(>|\||#|:|[A-Za-z]{1,4}>)")
+_ATTRIBUTION = re.compile(r"(writes|wrote|says|said):\s*$|^In article <", re.IGNORECASE)
+_SIGNATURE = re.compile(r"^-- ?$")
+
+
+def default_corpus_dir() -> Path:
+    """The directory of gensim's bundled test texts."""
+    import gensim
+
+    return Path(gensim.__file__).parent / "test" / "test_data"
+
+
+def default_corpus_paths() -> list[Path]:
+    """The text files the default model is trained on (shipped with gensim)."""
+    base = default_corpus_dir()
+    return [base / name for name in DEFAULT_CORPUS_FILES]
+
+
+def strip_post(text: str) -> str:
+    """Drop a leading mail header block, quoted reply lines, attributions and the signature."""
+    lines = text.splitlines()
+    if lines and _HEADER_LINE.match(lines[0]):
+        blank = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+        lines = lines[blank + 1 :]
+    kept: list[str] = []
+    for line in lines:
+        if _SIGNATURE.match(line):
+            break
+        if not (_QUOTED_LINE.match(line) or _ATTRIBUTION.search(line)):
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def _is_tarball(path: Path) -> bool:
+    return path.is_file() and tarfile.is_tarfile(path)
+
+
+def _wiki_articles(path: Path) -> Iterator[str]:
+    """Plain text of the articles in a bz2 MediaWiki XML dump, redirects skipped."""
+    import bz2
+
+    from gensim.corpora.wikicorpus import extract_pages, filter_wiki
+
+    with bz2.open(path) as dump:
+        for _title, markup, _page_id in extract_pages(dump):
+            if not markup.lstrip().upper().startswith("#REDIRECT"):
+                yield filter_wiki(markup)
+
+
+def iter_documents(paths: list[Path]) -> Iterator[str]:
+    """Yield the text of every document under ``paths``, headers and quotes stripped.
+
+    A tarball yields one document per regular member, a directory one per file (recursively,
+    sorted), a MediaWiki ``.xml*.bz2`` dump one per article, any other file one document.
+    """
+    for path in paths:
+        if path.name.endswith(".bz2") and ".xml" in path.name:
+            yield from _wiki_articles(path)
+        elif _is_tarball(path):
+            with tarfile.open(path) as archive:
+                for member in sorted(archive.getmembers(), key=lambda m: m.name):
+                    handle = archive.extractfile(member) if member.isfile() else None
+                    if handle is not None:
+                        yield strip_post(_decode(handle.read()))
+        elif path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                yield strip_post(_decode(file.read_bytes()))
+        elif path.is_file():
+            yield strip_post(_decode(path.read_bytes()))
+        else:
+            raise FileNotFoundError(f"corpus path does not exist: {path}")
+
+
+def corpus_sha256(paths: list[Path]) -> str:
+    """SHA-256 of the corpus bytes: each file in order, a directory's files sorted by path."""
+    digest = hashlib.sha256()
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            with file.open("rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+    return digest.hexdigest()

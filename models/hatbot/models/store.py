@@ -1,0 +1,127 @@
+"""The on-disk layout of a trained model directory and its manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Metric = Literal["angular", "euclidean", "manhattan", "hamming", "dot"]
+
+MANIFEST = "manifest.json"
+VECTORS = "vectors.kv"  # gensim KeyedVectors, unit-normalised; arrays beside it as .npy (mmap)
+INDEX = "index.ann"  # Annoy index over the same rows, metric "angular"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class AnnoySettings:
+    """Annoy trade-offs: ``n_trees`` buys recall with index size and build time,
+    ``search_k`` buys recall with query time (-1 means Annoy's default, n_trees * n)."""
+
+    n_trees: int = 20
+    search_k: int = 2000
+    metric: Metric = "angular"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything needed to reproduce and identify a model directory."""
+
+    name: str
+    version: str
+    built_at: str
+    algorithm: str
+    corpus: dict[str, Any]
+    training: dict[str, Any]
+    annoy: AnnoySettings
+    vocabulary_size: int
+    vector_size: int
+    timings_seconds: dict[str, float]
+    libraries: dict[str, str]
+    files: dict[str, str] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported model format_version {data.get('format_version')!r}")
+        data["annoy"] = AnnoySettings(**data["annoy"])
+        return cls(**data)
+
+
+def read_manifest(model_dir: Path) -> Manifest:
+    """Load the manifest of a model directory, failing clearly when it is not one."""
+    path = model_dir / MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"not a hatbot model directory (no {MANIFEST}): {model_dir}")
+    return Manifest.from_json(path.read_text(encoding="utf-8"))
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def staging_dir(out: Path) -> Path:
+    """A fresh empty directory beside ``out`` to build a model in before publishing it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+
+
+def publish(staged: Path, out: Path, replace: bool) -> None:
+    """Move a fully written model directory to ``out`` with renames.
+
+    Readers see either the old directory or the new one, never a partial model; with
+    ``replace`` an existing ``out`` is moved aside first and removed after the swap.
+    """
+    staged.chmod(0o755)  # mkdtemp makes it private; a model is read by other users (Docker)
+    for file in staged.iterdir():
+        file.chmod(0o644)
+    if not out.exists():
+        os.rename(staged, out)
+        return
+    if not replace:
+        shutil.rmtree(staged)
+        raise FileExistsError(f"{out} exists; pass --force to replace it")
+    retired = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.retired-"))
+    os.rename(out, retired / out.name)
+    os.rename(staged, out)
+    shutil.rmtree(retired)
+
+
+def default_model_dir() -> Path:
+    """Where ``hatbot serve`` and ``hatbot train`` keep the default model:
+    ``$HATBOT_MODEL_DIR``, else ``$XDG_DATA_HOME/hatbot/models/default``."""
+    explicit = os.environ.get("HATBOT_MODEL_DIR")
+    if explicit:
+        return Path(explicit)
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "hatbot" / "models" / "default"

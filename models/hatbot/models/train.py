@@ -1,0 +1,151 @@
+"""Train word vectors on a corpus, build the Annoy index and publish a model directory."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from hatbot.models import corpus, store
+from hatbot.models.store import AnnoySettings, Manifest
+from hatbot.models.tokenize import sentences
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Word2Vec skip-gram settings (gensim names). ``workers`` > 1 is faster but, as gensim
+    documents, not bit-for-bit reproducible even with the same ``seed``."""
+
+    vector_size: int = 128
+    window: int = 8
+    min_count: int = 5
+    negative: int = 10
+    sample: float = 1e-4
+    epochs: int = 10
+    seed: int = 1
+    workers: int = 2
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    import annoy  # noqa: F401  (annoy has no __version__; the distribution metadata does)
+    import gensim
+    import numpy
+
+    return {
+        "python": platform.python_version(),
+        "gensim": gensim.__version__,
+        "numpy": numpy.__version__,
+        "annoy": version("annoy"),
+    }
+
+
+def build_index(
+    vectors: npt.NDArray[np.float32], settings: AnnoySettings, seed: int, path: Path
+) -> None:
+    """Build and save an Annoy index whose item ``i`` is row ``i`` of ``vectors``."""
+    from annoy import AnnoyIndex
+
+    index = AnnoyIndex(vectors.shape[1], settings.metric)
+    index.set_seed(seed)
+    for i, row in enumerate(vectors):
+        index.add_item(i, row)
+    index.build(settings.n_trees, n_jobs=1)
+    index.save(str(path))
+
+
+def train(
+    corpus_paths: list[Path] | None,
+    out: Path,
+    *,
+    name: str = "default",
+    settings: TrainSettings | None = None,
+    annoy: AnnoySettings | None = None,
+    replace: bool = False,
+) -> Manifest:
+    """Train on ``corpus_paths`` (gensim's bundled texts when None) and publish to ``out``."""
+    from gensim.models import Word2Vec
+
+    settings = settings or TrainSettings()
+    annoy = annoy or AnnoySettings()
+    paths = corpus_paths or corpus.default_corpus_paths()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    log.info("reading corpus: %s", ", ".join(map(str, paths)))
+    corpus_info: dict[str, object] = {
+        "paths": [str(p) for p in paths] if corpus_paths else ["gensim:" + p.name for p in paths],
+        "sha256": corpus.corpus_sha256(paths),
+    }
+    text = list(sentences(corpus.iter_documents(paths)))
+    corpus_info["sentences"] = len(text)
+    corpus_info["tokens"] = sum(map(len, text))
+    timings["read"] = time.perf_counter() - started
+    log.info("read %d tokens in %.1fs", corpus_info["tokens"], timings["read"])
+
+    mark = time.perf_counter()
+    model = Word2Vec(
+        sentences=text,
+        sg=1,
+        hs=0,
+        vector_size=settings.vector_size,
+        window=settings.window,
+        min_count=settings.min_count,
+        negative=settings.negative,
+        sample=settings.sample,
+        epochs=settings.epochs,
+        seed=settings.seed,
+        workers=settings.workers,
+    )
+    kv = model.wv
+    if len(kv) == 0:
+        raise ValueError(f"no word occurs {settings.min_count} times in the corpus")
+    kv.unit_normalize_all()
+    timings["train"] = time.perf_counter() - mark
+    log.info("trained %d word vectors in %.1fs", len(kv), timings["train"])
+
+    staged = store.staging_dir(out)
+    try:
+        kv.save(str(staged / store.VECTORS), separately=["vectors"])
+        mark = time.perf_counter()
+        build_index(kv.vectors, annoy, settings.seed, staged / store.INDEX)
+        timings["index"] = time.perf_counter() - mark
+        log.info("built Annoy index (%d trees) in %.1fs", annoy.n_trees, timings["index"])
+
+        files = {p.name: store.file_sha256(p) for p in sorted(staged.iterdir())}
+        built_at = datetime.now(UTC).replace(microsecond=0)
+        digest = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:12]
+        timings["total"] = time.perf_counter() - started
+        manifest = Manifest(
+            name=name,
+            version=f"{name}-{built_at:%Y%m%dT%H%M%SZ}-{digest}",
+            built_at=built_at.isoformat().replace("+00:00", "Z"),
+            algorithm="word2vec-skipgram",
+            corpus=corpus_info,
+            training=asdict(settings),
+            annoy=annoy,
+            vocabulary_size=len(kv),
+            vector_size=kv.vector_size,
+            timings_seconds={k: round(v, 3) for k, v in timings.items()},
+            libraries=_library_versions(),
+            files=files,
+        )
+        store.write_text_atomic(staged / store.MANIFEST, manifest.to_json())
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    store.publish(staged, out, replace)
+    log.info("published model %s to %s", manifest.version, out)
+    return manifest

@@ -1,0 +1,1 @@
+"""The hatbot gRPC server: a trained model answered over the hatbot.v1 contract."""
