@@ -50,6 +50,23 @@ def _library_versions() -> dict[str, str]:
     }
 
 
+def _epoch_logger(epochs: int) -> object:
+    """A gensim callback that logs each finished epoch, the progress of a long training."""
+    from gensim.models.callbacks import CallbackAny2Vec
+
+    class EpochLogger(CallbackAny2Vec):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.epoch = 0
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, model: object) -> None:
+            self.epoch += 1
+            elapsed = time.perf_counter() - self.started
+            log.info("epoch %d/%d done (%.0fs)", self.epoch, epochs, elapsed)
+
+    return EpochLogger()
+
+
 def build_index(
     vectors: npt.NDArray[np.float32], settings: AnnoySettings, seed: int, path: Path
 ) -> None:
@@ -106,6 +123,7 @@ def train(
         epochs=settings.epochs,
         seed=settings.seed,
         workers=settings.workers,
+        callbacks=[_epoch_logger(settings.epochs)],
     )
     kv = model.wv
     if len(kv) == 0:

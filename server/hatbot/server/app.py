@@ -14,7 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from hatbot.server.model import WordModel
-from hatbot.server.service import HatService
+from hatbot.server.service import Answerer, HatService
 from hatbot.server.strategy import make_strategy
 from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
 
@@ -75,7 +75,7 @@ def serve(
     except BaseException:
         server.stop(None)
         raise
-    hat.attach(model, chosen)
+    hat.answerer = Answerer(model, chosen)
     if not stop.is_set():
         _set_health(health_servicer, SERVING)
         log.info("serving model %s with strategy %s", model.version, chosen.name)

@@ -1,9 +1,9 @@
-"""The hatbot.v1.HatService servicer: validates requests and asks the strategy."""
+"""The hatbot.v1.HatService servicer and the validated answers it shares with HTTP."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import grpc
@@ -40,52 +40,59 @@ def model_info(model: WordModel, strategy: str) -> hatbot_pb2.ModelInfo:
     )
 
 
+class Answerer:
+    """Validated answers from one model and strategy, shared by the gRPC and HTTP front ends.
+
+    Raises :class:`validation.InvalidArgumentError` for a request field out of range.
+    """
+
+    def __init__(self, model: WordModel, strategy: Strategy) -> None:
+        self.model = model
+        self.strategy = strategy
+
+    def explain(self, word: str, n_words: int) -> list[str]:
+        checked_word, n = validation.secret_word(word), validation.n_words(n_words)
+        return self.strategy.explain(checked_word, n)
+
+    def guess(self, words: Sequence[str], n_words: int) -> list[str]:
+        hints, n = validation.hints(words), validation.n_words(n_words)
+        return self.strategy.guess(hints, n)
+
+
 class HatService(hatbot_pb2_grpc.HatServiceServicer):
-    """Answers the game's calls from one model; UNAVAILABLE until :meth:`attach` is called."""
+    """Answers the game's calls; UNAVAILABLE until an :class:`Answerer` is attached."""
 
     def __init__(self) -> None:
-        self._model: WordModel | None = None
-        self._strategy: Strategy | None = None
+        self.answerer: Answerer | None = None
 
-    def attach(self, model: WordModel, strategy: Strategy) -> None:
-        """Start answering from ``model`` with ``strategy``."""
-        self._model, self._strategy = model, strategy
-
-    def _ready(self, context: grpc.ServicerContext) -> tuple[WordModel, Strategy]:
-        if self._model is None or self._strategy is None:
+    def _ready(self, context: grpc.ServicerContext) -> Answerer:
+        if self.answerer is None:
             context.abort(grpc.StatusCode.UNAVAILABLE, "the model is still loading")
-        return self._model, self._strategy
+        return self.answerer
 
-    def _validated(self, context: grpc.ServicerContext, check: Callable[[], T]) -> T:
+    def _answer(self, context: grpc.ServicerContext, answer: Callable[[], T]) -> T:
         try:
-            return check()
+            return answer()
         except validation.InvalidArgumentError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
 
     def Explain(
         self, request: hatbot_pb2.ExplainRequest, context: grpc.ServicerContext
     ) -> hatbot_pb2.ExplainResponse:
-        model, strategy = self._ready(context)
-        word, n = self._validated(
-            context,
-            lambda: (validation.secret_word(request.word), validation.n_words(request.n_words)),
-        )
-        return hatbot_pb2.ExplainResponse(
-            words=strategy.explain(word, n), model_version=model.version
-        )
+        answerer = self._ready(context)
+        words = self._answer(context, lambda: answerer.explain(request.word, request.n_words))
+        return hatbot_pb2.ExplainResponse(words=words, model_version=answerer.model.version)
 
     def Guess(
         self, request: hatbot_pb2.GuessRequest, context: grpc.ServicerContext
     ) -> hatbot_pb2.GuessResponse:
-        model, strategy = self._ready(context)
-        hints, n = self._validated(
-            context,
-            lambda: (validation.hints(request.words), validation.n_words(request.n_words)),
-        )
-        return hatbot_pb2.GuessResponse(words=strategy.guess(hints, n), model_version=model.version)
+        answerer = self._ready(context)
+        words = self._answer(context, lambda: answerer.guess(request.words, request.n_words))
+        return hatbot_pb2.GuessResponse(words=words, model_version=answerer.model.version)
 
     def GetModelInfo(
         self, request: hatbot_pb2.GetModelInfoRequest, context: grpc.ServicerContext
     ) -> hatbot_pb2.GetModelInfoResponse:
-        model, strategy = self._ready(context)
-        return hatbot_pb2.GetModelInfoResponse(model=model_info(model, strategy.name))
+        answerer = self._ready(context)
+        info = model_info(answerer.model, answerer.strategy.name)
+        return hatbot_pb2.GetModelInfoResponse(model=info)
