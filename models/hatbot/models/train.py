@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -17,14 +18,21 @@ from hatbot.models import corpus, store
 from hatbot.models.store import AnnoySettings, Manifest
 from hatbot.models.tokenize import sentences
 
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
+
 log = logging.getLogger(__name__)
+
+
+ALGORITHMS = ("word2vec-skipgram", "word2vec-cbow", "fasttext-skipgram", "fasttext-cbow")
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Word2Vec skip-gram settings (gensim names). ``workers`` > 1 is faster but, as gensim
+    """Word-vector settings (gensim names). ``workers`` > 1 is faster but, as gensim
     documents, not bit-for-bit reproducible even with the same ``seed``."""
 
+    algorithm: str = "word2vec-skipgram"
     vector_size: int = 128
     window: int = 8
     min_count: int = 5
@@ -67,6 +75,43 @@ def _epoch_logger(epochs: int) -> object:
     return EpochLogger()
 
 
+def train_vectors(text: list[list[str]], settings: TrainSettings) -> KeyedVectors:
+    """Unit-normalised word vectors with a ``count`` attribute, by ``settings.algorithm``."""
+    from gensim.models import FastText, KeyedVectors, Word2Vec
+
+    if settings.algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {settings.algorithm!r}; choose from {ALGORITHMS}")
+    family, architecture = settings.algorithm.split("-")
+    trainer = FastText if family == "fasttext" else Word2Vec
+    model = trainer(
+        vector_size=settings.vector_size,
+        window=settings.window,
+        min_count=settings.min_count,
+        sg=int(architecture == "skipgram"),
+        hs=0,
+        negative=settings.negative,
+        sample=settings.sample,
+        seed=settings.seed,
+        workers=settings.workers,
+    )
+    model.build_vocab(text)
+    if len(model.wv) == 0:
+        raise ValueError(f"no word occurs {settings.min_count} times in the corpus")
+    model.train(
+        text,
+        total_examples=model.corpus_count,
+        epochs=settings.epochs,
+        callbacks=[_epoch_logger(settings.epochs)],
+    )
+    # Only whole-word vectors are served: copy them out of FastText's n-gram model.
+    kv = KeyedVectors(settings.vector_size)
+    kv.add_vectors(list(model.wv.index_to_key), model.wv.vectors)
+    kv.allocate_vecattrs(attrs=["count"], types=[np.int64])
+    kv.expandos["count"][:] = model.wv.expandos["count"]
+    kv.unit_normalize_all()
+    return kv
+
+
 def build_index(
     vectors: npt.NDArray[np.float32], settings: AnnoySettings, seed: int, path: Path
 ) -> None:
@@ -91,8 +136,6 @@ def train(
     replace: bool = False,
 ) -> Manifest:
     """Train on ``corpus_paths`` (gensim's bundled texts when None) and publish to ``out``."""
-    from gensim.models import Word2Vec
-
     settings = settings or TrainSettings()
     annoy = annoy or AnnoySettings()
     paths = corpus_paths or corpus.default_corpus_paths()
@@ -111,23 +154,7 @@ def train(
     log.info("read %d tokens in %.1fs", corpus_info["tokens"], timings["read"])
 
     mark = time.perf_counter()
-    model = Word2Vec(
-        sentences=text,
-        sg=1,
-        hs=0,
-        vector_size=settings.vector_size,
-        window=settings.window,
-        min_count=settings.min_count,
-        negative=settings.negative,
-        sample=settings.sample,
-        epochs=settings.epochs,
-        seed=settings.seed,
-        workers=settings.workers,
-        callbacks=[_epoch_logger(settings.epochs)],
-    )
-    kv = model.wv
-    if len(kv) == 0:
-        raise ValueError(f"no word occurs {settings.min_count} times in the corpus")
+    kv = train_vectors(text, settings)
     kv.unit_normalize_all()
     timings["train"] = time.perf_counter() - mark
     log.info("trained %d word vectors in %.1fs", len(kv), timings["train"])
@@ -148,7 +175,7 @@ def train(
             name=name,
             version=f"{name}-{built_at:%Y%m%dT%H%M%SZ}-{digest}",
             built_at=built_at.isoformat().replace("+00:00", "Z"),
-            algorithm="word2vec-skipgram",
+            algorithm=settings.algorithm,
             corpus=corpus_info,
             training=asdict(settings),
             annoy=annoy,
