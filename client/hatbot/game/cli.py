@@ -1,0 +1,161 @@
+"""``hatbot play``: host a game between players and print each player's results."""
+
+from __future__ import annotations
+
+import argparse
+import random
+from contextlib import ExitStack
+from pathlib import Path
+
+from hatbot.game.engine import play_game
+from hatbot.game.log import GameLog
+from hatbot.game.players import Player, make_player
+from hatbot.game.records import GameConfig
+from hatbot.game.summary import format_table, summarize
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``play`` command to ``subparsers``."""
+    parser = subparsers.add_parser(
+        "play",
+        help="host a game of the Hat between players",
+        description=(
+            "Host a game of the Hat: in each round every player explains one word drawn from "
+            "the list and all others guess it. Prints each player's results."
+        ),
+    )
+    parser.add_argument(
+        "--player",
+        dest="players",
+        action="append",
+        required=True,
+        type=_player,
+        metavar="NAME=TARGET",
+        help=(
+            "a player, at least two: TARGET is a gRPC address (host:port), the URL of a player "
+            "speaking the original REST protocol (http://...) or py:module:attr for a Python "
+            "object (a class there is instantiated)"
+        ),
+    )
+    parser.add_argument(
+        "--words", required=True, type=Path, metavar="FILE", help="the word list, one a line"
+    )
+    parser.add_argument("--criteria", choices=("soft", "hard"), default="soft")
+    parser.add_argument(
+        "--n-explain",
+        type=_positive_int,
+        default=5,
+        metavar="N",
+        help="hints shown per word (default: 5)",
+    )
+    parser.add_argument(
+        "--n-guess",
+        type=_positive_int,
+        default=5,
+        metavar="N",
+        help="guesses judged per call (default: 5)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="rounds; each player explains one word a round (default: 1)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="seed of the word draw (default: a random one, printed)",
+    )
+    parser.add_argument(
+        "--log",
+        type=Path,
+        metavar="FILE",
+        help="the JSON-lines game log (default: hatbot-game-SEED.jsonl)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=1.0,
+        metavar="S",
+        help="seconds each call to a player may take (default: 1)",
+    )
+    parser.set_defaults(func=lambda args: _play(parser, args))
+
+
+def _play(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    targets: dict[str, str] = {}
+    for name, target in args.players:
+        if name in targets:
+            parser.error(f"two players are named {name!r}")
+        targets[name] = target
+    if len(targets) < 2:
+        parser.error("the Hat needs at least two --player")
+    words = _read_words(parser, args.words)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    config = GameConfig(
+        criteria=args.criteria,
+        n_explain=args.n_explain,
+        n_guess=args.n_guess,
+        rounds=args.rounds,
+        seed=seed,
+        timeout=args.timeout,
+    )
+    log_path: Path = args.log or Path(f"hatbot-game-{seed}.jsonl")
+    with ExitStack() as stack:
+        players: dict[str, Player] = {}
+        for name, target in targets.items():
+            try:
+                players[name] = make_player(target, args.timeout)
+            except (ImportError, AttributeError, TypeError) as exc:
+                parser.error(f"player {name}: cannot load {target}: {exc}")
+            close = getattr(players[name], "close", None)
+            if callable(close):
+                stack.callback(close)
+        try:
+            log = stack.enter_context(GameLog.open(log_path))
+        except OSError as exc:
+            parser.error(f"cannot write the log: {exc}")
+        result = play_game(players, words, config, log)
+    print(f"seed {seed}, {config.criteria} criteria, log {log_path}")
+    print(format_table(summarize(result)))
+    return 0
+
+
+def _read_words(parser: argparse.ArgumentParser, path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        parser.error(f"cannot read the word list: {exc}")
+    words = [line.strip().lower() for line in text.splitlines() if line.strip()]
+    if not words:
+        parser.error(f"no words in {path}")
+    return words
+
+
+def _player(text: str) -> tuple[str, str]:
+    name, sep, target = text.partition("=")
+    if not sep or not name or not target:
+        raise argparse.ArgumentTypeError(f"expected NAME=TARGET, got {text!r}")
+    return name, target
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value

@@ -1,0 +1,140 @@
+"""``hatbot play``: its arguments, its errors and a whole game between Python players."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from hatbot.game import read_log
+from hatbot.game.cli import register
+
+BOTS = """
+class Bot:
+    def explain(self, word, n_words):
+        return ["animal", "bark", "puppy", "leash", "kennel"]
+
+    def guess(self, words, n_words):
+        return ["dog", "cat"] if len(words) > 1 else ["cat"]
+
+class Broken:
+    def explain(self, word, n_words):
+        raise RuntimeError("no")
+
+    def guess(self, words, n_words):
+        return "dog"
+"""
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hatbot")
+    register(parser.add_subparsers(required=True))
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "cli_test_bots.py").write_text(BOTS)
+    (tmp_path / "words.txt").write_text("dog\n\n  Dog \ncat\n")
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+TWO = ["--player", "a=py:cli_test_bots:Bot", "--player", "b=py:cli_test_bots:Bot"]
+
+
+def test_play_prints_the_summary_and_writes_the_log(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["play", *TWO, "--player", "c=py:cli_test_bots:Broken", "--words", "words.txt",
+            "--rounds", "2", "--seed", "4", "--log", "game.jsonl", "--n-explain", "3"]  # fmt: skip
+    assert run(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "seed 4, soft criteria, log game.jsonl"
+    assert out[1].split()[:2] == ["player", "total"]
+    assert sorted(line.split()[0] for line in out[2:]) == ["a", "b", "c"]
+    records = read_log(workdir / "game.jsonl")
+    assert records[0]["seed"] == 4
+    assert records[0]["n_explain"] == 3
+    assert records[0]["players"] == ["a", "b", "c"]
+    turns = [r for r in records if r["event"] == "turn"]
+    assert [t["explainer"] for t in turns] == ["a", "b", "c"] * 2
+    assert {t["word"] for t in turns} == {"dog", "cat"}
+    statuses = {(r["player"], r["status"]) for r in records if r["event"] == "call"}
+    assert ("c", "error") in statuses
+    assert ("c", "malformed") in statuses
+
+
+def test_the_default_log_is_named_after_the_seed(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["play", *TWO, "--words", "words.txt", "--seed", "17", "--criteria", "hard"]) == 0
+    assert "hard criteria, log hatbot-game-17.jsonl" in capsys.readouterr().out
+    assert read_log(workdir / "hatbot-game-17.jsonl")[0]["criteria"] == "hard"
+
+
+def test_without_a_seed_one_is_drawn_and_printed(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["play", *TWO, "--words", "words.txt"]) == 0
+    seed = int(capsys.readouterr().out.split()[1].rstrip(","))
+    assert read_log(workdir / f"hatbot-game-{seed}.jsonl")[0]["seed"] == seed
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["play", "--words", "words.txt"], "--player"),
+        (["play", *TWO], "--words"),
+        (["play", "--player", "a", *TWO, "--words", "words.txt"], "NAME=TARGET"),
+        (["play", "--player", "=x", *TWO, "--words", "words.txt"], "NAME=TARGET"),
+        (["play", "--player", "a=", *TWO, "--words", "words.txt"], "NAME=TARGET"),
+        ([*TWO, "--words", "words.txt"], "invalid choice"),
+        (["play", *TWO, "--words", "words.txt", "--criteria", "medium"], "invalid choice"),
+        (["play", *TWO, "--words", "words.txt", "--n-explain", "0"], "at least 1"),
+        (["play", *TWO, "--words", "words.txt", "--n-guess", "-3"], "at least 1"),
+        (["play", *TWO, "--words", "words.txt", "--rounds", "two"], "not an integer"),
+        (["play", *TWO, "--words", "words.txt", "--seed", "x"], "invalid int"),
+        (["play", *TWO, "--words", "words.txt", "--timeout", "0"], "positive"),
+        (["play", *TWO, "--words", "words.txt", "--timeout", "nan"], "positive"),
+        (["play", *TWO, "--words", "words.txt", "--timeout", "soon"], "not a number"),
+    ],
+)
+def test_bad_arguments_are_refused_by_argparse(
+    workdir: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["play", "--player", "a=py:cli_test_bots:Bot", "--words", "words.txt"], "two --player"),
+        (["play", *TWO, "--player", "a=x:1", "--words", "words.txt"], "two players are named"),
+        (["play", *TWO, "--words", "missing.txt"], "cannot read the word list"),
+        (["play", *TWO, "--words", "empty.txt"], "no words"),
+        (["play", *TWO, "--player", "c=py:cli_test_bots:Nope", "--words", "words.txt"],
+         "player c: cannot load"),
+        (["play", *TWO, "--player", "c=py:no_such_bots:Bot", "--words", "words.txt"],
+         "player c: cannot load"),
+        (["play", *TWO, "--words", "words.txt", "--log", "no/such/dir/log.jsonl"],
+         "cannot write the log"),
+    ],
+)  # fmt: skip
+def test_bad_values_are_argparse_errors(
+    workdir: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: hatbot play")
+    assert message in err
