@@ -48,8 +48,8 @@ def main() -> None:
     words = args.words.read_text().split()
 
     with (
-        ServerProcess(args.model, strategy=args.strategy) as server,
-        HatClient(server.address, timeout=5.0) as client,
+        ServerProcess(args.model, "--strategy", args.strategy) as server,
+        HatClient(server.wait_listening(), timeout=5.0) as client,
     ):
         for word in words[:20]:  # warm the channel and the client
             client.explain(word, 5)

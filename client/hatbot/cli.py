@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 DEFAULT_ADDR = os.environ.get("HATBOT_ADDR", "localhost:50051")
+TRAIN_OPTIONS = ("algorithm", "vector_size", "window", "min_count", "epochs", "seed", "workers")
+ANNOY_OPTIONS = ("n_trees", "search_k")
 
 
 def _positive_int(text: str) -> int:
@@ -43,15 +45,9 @@ def _train(args: argparse.Namespace) -> int:
         from hatbot.models.train import TrainSettings, train
     except ImportError as error:
         return _server_extra_missing(error)
-    settings = TrainSettings(
-        vector_size=args.vector_size,
-        window=args.window,
-        min_count=args.min_count,
-        epochs=args.epochs,
-        seed=args.seed,
-        workers=args.workers,
-    )
-    annoy = AnnoySettings(n_trees=args.n_trees, search_k=args.search_k)
+    given = {key: value for key, value in vars(args).items() if value is not None}
+    settings = TrainSettings(**{f: given[f] for f in TRAIN_OPTIONS if f in given})
+    annoy = AnnoySettings(**{f: given[f] for f in ANNOY_OPTIONS if f in given})
     out = args.out or default_model_dir()
     try:
         manifest = train(
@@ -79,7 +75,12 @@ def _serve(args: argparse.Namespace) -> int:
         logging.getLogger("hatbot").info("no default model at %s: training it", model_dir)
         train(None, model_dir)
     return serve(
-        model_dir, host=args.host, port=args.port, strategy=args.strategy, grace_seconds=args.grace
+        model_dir,
+        host=args.host,
+        port=args.port,
+        strategy=args.strategy,
+        grace_seconds=args.grace,
+        http_port=args.http_port,
     )
 
 
@@ -121,17 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, help="model directory (default: the default model)")
     train.add_argument("--name", default="default", help="model name (default: default)")
     train.add_argument("--force", action="store_true", help="replace an existing model")
-    train.add_argument("--vector-size", type=_positive_int, default=128)
-    train.add_argument("--window", type=_positive_int, default=8)
-    train.add_argument("--min-count", type=_positive_int, default=5)
-    train.add_argument("--epochs", type=_positive_int, default=10)
-    train.add_argument("--seed", type=int, default=1)
-    train.add_argument("--workers", type=_positive_int, default=2, help="1 = reproducible")
-    train.add_argument("--n-trees", type=_positive_int, default=20, help="Annoy trees")
-    train.add_argument("--search-k", type=_positive_int, default=2000, help="Annoy search_k")
+    # Unset options keep the defaults of TrainSettings and AnnoySettings (README: Models).
+    train.add_argument(
+        "--algorithm",
+        choices=["word2vec-skipgram", "word2vec-cbow", "fasttext-skipgram", "fasttext-cbow"],
+    )
+    train.add_argument("--vector-size", type=_positive_int)
+    train.add_argument("--window", type=_positive_int)
+    train.add_argument("--min-count", type=_positive_int)
+    train.add_argument("--epochs", type=_positive_int)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--workers", type=_positive_int, help="1 = reproducible")
+    train.add_argument("--n-trees", type=_positive_int, help="Annoy trees")
+    train.add_argument("--search-k", type=_positive_int, help="Annoy search_k")
     train.set_defaults(func=_train)
 
-    serve = commands.add_parser("serve", help="serve a model over gRPC")
+    serve = commands.add_parser("serve", help="serve a model over gRPC (and HTTP)")
     serve.add_argument(
         "--model",
         type=Path,
@@ -139,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all)")
     serve.add_argument("--port", type=int, default=50051, help="0 picks a free port")
+    serve.add_argument(
+        "--http-port", type=int, help="also serve the REST protocol on this port (0: a free one)"
+    )
     serve.add_argument("--strategy", default="default", choices=["default", "baseline"])
     serve.add_argument("--grace", type=_seconds, default=5.0, help="seconds to finish calls")
     serve.set_defaults(func=_serve)

@@ -127,9 +127,10 @@ class HatClient:
         )
 
     def health(self, service: str = "") -> str:
-        """The standard health status: ``"SERVING"``, ``"NOT_SERVING"`` or ``"SERVICE_UNKNOWN"``.
+        """The standard health status, ``"SERVING"`` or ``"NOT_SERVING"``.
 
-        ``service`` is ``""`` for the whole server or ``"hatbot.v1.HatService"``.
+        ``service`` is ``""`` for the whole server or ``"hatbot.v1.HatService"``; another name
+        raises :class:`HatError` with code NOT_FOUND.
         """
         request = health_pb2.HealthCheckRequest(service=service)
         response = self._call(self._health.Check, request)

@@ -16,7 +16,11 @@ DEFAULT_CORPUS_FILES = (
     "lee.cor",
 )
 
-_HEADER_LINE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*:\s")
+# A post starts with one of these mail/news headers; other text is left as it is.
+_MAIL_HEADER = re.compile(
+    r"^(From|Newsgroups|Path|Subject|Message-ID|Date|Organization|Sender|Reply-To|Xref):\s",
+    re.IGNORECASE,
+)
 _QUOTED_LINE = re.compile(r"^\s*(>|\||#|:|[A-Za-z]{1,4}>)")
 _ATTRIBUTION = re.compile(r"(writes|wrote|says|said):\s*$|^In article <", re.IGNORECASE)
 _SIGNATURE = re.compile(r"^-- ?$")
@@ -36,11 +40,13 @@ def default_corpus_paths() -> list[Path]:
 
 
 def strip_post(text: str) -> str:
-    """Drop a leading mail header block, quoted reply lines, attributions and the signature."""
+    """The body of a mail or news post: header block, quoted reply lines, attributions and
+    signature dropped. Text that does not start with a mail header is returned unchanged."""
     lines = text.splitlines()
-    if lines and _HEADER_LINE.match(lines[0]):
-        blank = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
-        lines = lines[blank + 1 :]
+    if not (lines and _MAIL_HEADER.match(lines[0])):
+        return text
+    blank = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+    lines = lines[blank + 1 :]
     kept: list[str] = []
     for line in lines:
         if _SIGNATURE.match(line):

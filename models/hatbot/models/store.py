@@ -24,8 +24,8 @@ class AnnoySettings:
     """Annoy trade-offs: ``n_trees`` buys recall with index size and build time,
     ``search_k`` buys recall with query time (-1 means Annoy's default, n_trees * n)."""
 
-    n_trees: int = 20
-    search_k: int = 2000
+    n_trees: int = 10
+    search_k: int = 5000
     metric: Metric = "angular"
 
 

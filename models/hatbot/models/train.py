@@ -139,6 +139,9 @@ def train(
     settings = settings or TrainSettings()
     annoy = annoy or AnnoySettings()
     paths = corpus_paths or corpus.default_corpus_paths()
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"corpus path does not exist: {', '.join(missing)}")
     timings: dict[str, float] = {}
     started = time.perf_counter()
 

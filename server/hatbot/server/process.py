@@ -1,6 +1,6 @@
-"""Run ``hatbot serve`` as a child process on free ports and wait until it is SERVING.
+"""Run ``hatbot serve`` as a child process on free ports and wait for it.
 
-For tests, benchmarks and game harnesses that need a real server next to them.
+For tests, benchmarks and game harnesses that need a real server beside them.
 """
 
 from __future__ import annotations
@@ -14,99 +14,144 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from hatbot.client import HatClient, HatError
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+SERVICE_NAME = "hatbot.v1.HatService"
+SERVING = health_pb2.HealthCheckResponse.SERVING
+WAIT_SECONDS = 60.0
 _LISTENING = re.compile(r"\b(http )?listening on (\S+):(\d+)")
 
 
-class ServerProcess:
-    """A ``hatbot serve`` child bound to 127.0.0.1 on free ports (``--port 0``).
+def health_status(address: str, service: str = "", timeout: float = 2.0) -> int | None:
+    """The health Check status of ``service`` at ``address``; None when the call fails."""
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        try:
+            response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError:
+            return None
+        return int(response.status)
 
-    Use as a context manager: entering starts it and waits for SERVING, leaving sends
-    SIGTERM and waits for the exit. The child's log lines are kept in :attr:`log`.
+
+class ServerProcess:
+    """A ``python -m hatbot.cli serve`` child on 127.0.0.1 and free ports (``--port 0``).
+
+    Started at construction; ``extra`` are more ``serve`` arguments (``"--http-port", "0"``
+    for the REST side). A thread keeps the child's log lines in :attr:`lines` and learns the
+    ports from its ``listening on`` lines. As a context manager it waits for SERVING on entry
+    and stops the child with SIGTERM on exit.
     """
 
-    def __init__(
-        self,
-        model_dir: Path,
-        *,
-        strategy: str = "default",
-        http: bool = False,
-        extra_args: tuple[str, ...] = (),
-    ) -> None:
-        self.args = [sys.executable, "-m", "hatbot.cli", "serve", "--model", str(model_dir)]
-        self.args += ["--port", "0", "--strategy", strategy, *extra_args]
-        if http:
-            self.args += ["--http-port", "0"]
-        self.http = http
-        self.log: list[str] = []
-        self.address = ""
-        self.http_url = ""
-        self._announced = threading.Event()
-        self._process: subprocess.Popen[str] | None = None
-
-    @property
-    def process(self) -> subprocess.Popen[str]:
-        if self._process is None:
-            raise RuntimeError("the server has not been started")
-        return self._process
-
-    def _read_log(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.log.append(line.rstrip("\n"))
-            match = _LISTENING.search(line)
-            if match and match.group(1):
-                self.http_url = f"http://{match.group(2)}:{match.group(3)}"
-            elif match:
-                self.address = f"{match.group(2)}:{match.group(3)}"
-            if self.address and (self.http_url or not self.http):
-                self._announced.set()
-        self._announced.set()  # the child exited: stop waiting
-
-    def start(self, timeout: float = 60.0) -> ServerProcess:
-        """Start the child and block until its ports are known and health is SERVING."""
-        self._process = subprocess.Popen(
-            self.args,
+    def __init__(self, model_dir: Path, *extra: str) -> None:
+        command = [sys.executable, "-m", "hatbot.cli", "serve", "--model", str(model_dir)]
+        command += ["--host", "127.0.0.1", "--port", "0", *extra]
+        self.proc = subprocess.Popen(
+            command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        threading.Thread(target=self._read_log, daemon=True).start()
-        deadline = time.monotonic() + timeout
-        if not self._announced.wait(timeout) or not self.address:
-            self.kill()
-            raise RuntimeError("server did not announce its port:\n" + "\n".join(self.log))
-        with HatClient(self.address, timeout=1.0) as client:
-            while time.monotonic() < deadline and self.process.poll() is None:
-                try:
-                    if client.health() == "SERVING":
-                        return self
-                except HatError:
-                    pass
-                time.sleep(0.05)
-        self.kill()
-        raise RuntimeError("server did not become SERVING:\n" + "\n".join(self.log))
+        self.lines: list[str] = []
+        self.address: str | None = None
+        self.http_url: str | None = None
+        self._announced = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
-    def stop(self, timeout: float = 30.0) -> int:
-        """Send SIGTERM and return the exit code (the child is killed after ``timeout``)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._announced:
+                self.lines.append(line)
+                match = _LISTENING.search(line)
+                if match and match[1] and self.http_url is None:
+                    self.http_url = f"http://{match[2]}:{match[3]}"
+                elif match and self.address is None:
+                    self.address = f"{match[2]}:{match[3]}"
+                self._announced.notify_all()
+        with self._announced:
+            self._announced.notify_all()  # EOF: wake waiters, who then see nothing announced
+
+    @property
+    def log(self) -> str:
+        """Everything the server wrote to stderr so far."""
+        return "".join(self.lines)
+
+    def _wait_announced(self, attribute: str, timeout: float) -> str:
+        with self._announced:
+            self._announced.wait_for(
+                lambda: getattr(self, attribute) or not self._reader.is_alive(), timeout
+            )
+        value: str | None = getattr(self, attribute)
+        if value is None:
+            raise RuntimeError(f"server did not announce its {attribute}; stderr:\n{self.log}")
+        return value
+
+    def wait_listening(self, timeout: float = WAIT_SECONDS) -> str:
+        """The gRPC ``host:port`` the server announced once it bound its port."""
+        return self._wait_announced("address", timeout)
+
+    def wait_http(self, timeout: float = WAIT_SECONDS) -> str:
+        """The ``http://host:port`` of the REST side (started with ``--http-port``)."""
+        return self._wait_announced("http_url", timeout)
+
+    def wait_health(self, status: int, service: str = "", timeout: float = WAIT_SECONDS) -> str:
+        """Poll the health Check of ``service`` until it reports ``status``; the address."""
+        address = self.wait_listening(timeout)
+        deadline = time.monotonic() + timeout
+        seen = None
+        while time.monotonic() < deadline:
+            seen = health_status(address, service)
+            if seen == status:
+                return address
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        name = health_pb2.HealthCheckResponse.ServingStatus.Name
+        raise RuntimeError(
+            f"health of {service!r} never became {name(status)} (last {seen}, "
+            f"exit {self.proc.poll()}); stderr:\n{self.log}"
+        )
+
+    def wait_serving(self, timeout: float = WAIT_SECONDS) -> str:
+        """Wait until both the server and HatService report SERVING; the address."""
+        for service in ("", SERVICE_NAME):
+            address = self.wait_health(SERVING, service, timeout)
+        return address
+
+    def terminate(self, timeout: float = WAIT_SECONDS) -> int:
+        """Send SIGTERM and return the exit code (the child is killed if it hangs)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout)
+            code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise
+            raise RuntimeError(f"server ignored SIGTERM; stderr:\n{self.log}") from None
+        self._close()
+        return code
 
     def kill(self) -> None:
-        """Kill the child at once."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
+        """Kill the child if it still runs and reap it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(WAIT_SECONDS)
+        self._close()
+
+    def _close(self) -> None:
+        self._reader.join(WAIT_SECONDS)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
 
     def __enter__(self) -> ServerProcess:
-        return self.start()
+        try:
+            self.wait_serving()
+        except BaseException:
+            self.kill()
+            raise
+        return self
 
     def __exit__(
         self,
@@ -114,4 +159,4 @@ class ServerProcess:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.terminate()

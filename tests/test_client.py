@@ -1,0 +1,215 @@
+"""HatClient against in-process fake servers: retries, deadline, errors, closing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from datetime import datetime
+
+import grpc
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from hatbot.client import HatClient, HatError, ModelInfo
+from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
+
+
+class FlakyHat(hatbot_pb2_grpc.HatServiceServicer):
+    """Aborts UNAVAILABLE the first ``failures`` calls, then answers; counts attempts."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.attempts = 0
+        self.requests: list[object] = []
+        self.release = threading.Event()  # blocks calls while ``block`` is set
+        self.block = False
+        self._lock = threading.Lock()
+
+    def _attempt(self, request: object, context: grpc.ServicerContext) -> None:
+        with self._lock:
+            self.attempts += 1
+            self.requests.append(request)
+            failing = self.attempts <= self.failures
+        if failing:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
+        if self.block:
+            self.release.wait(30)
+
+    def Explain(  # noqa: N802 (RPC name)
+        self, request: hatbot_pb2.ExplainRequest, context: grpc.ServicerContext
+    ) -> hatbot_pb2.ExplainResponse:
+        self._attempt(request, context)
+        if request.word == "bad":
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "word: nope")
+        return hatbot_pb2.ExplainResponse(words=["hint", request.word[::-1]], model_version="v")
+
+    def Guess(  # noqa: N802 (RPC name)
+        self, request: hatbot_pb2.GuessRequest, context: grpc.ServicerContext
+    ) -> hatbot_pb2.GuessResponse:
+        self._attempt(request, context)
+        return hatbot_pb2.GuessResponse(words=list(request.words)[::-1], model_version="v")
+
+    def GetModelInfo(  # noqa: N802 (RPC name)
+        self, request: hatbot_pb2.GetModelInfoRequest, context: grpc.ServicerContext
+    ) -> hatbot_pb2.GetModelInfoResponse:
+        self._attempt(request, context)
+        built_at = Timestamp()
+        built_at.FromJsonString("2024-05-06T07:08:09Z")
+        model = hatbot_pb2.ModelInfo(
+            name="fake",
+            version="fake-1",
+            corpus_sha256="ab" * 32,
+            vocabulary_size=1234,
+            vector_size=64,
+            annoy=hatbot_pb2.AnnoyParameters(n_trees=7, search_k=99, metric="angular"),
+            built_at=built_at,
+            strategy="baseline",
+            algorithm="word2vec-cbow",
+        )
+        return hatbot_pb2.GetModelInfoResponse(model=model)
+
+
+class FakeServer:
+    """An in-process gRPC server on 127.0.0.1 with a :class:`FlakyHat`."""
+
+    def __init__(self, hat: FlakyHat) -> None:
+        self.hat = hat
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        hatbot_pb2_grpc.add_HatServiceServicer_to_server(hat, self.server)
+        port = self.server.add_insecure_port("127.0.0.1:0")
+        assert port != 0
+        self.address = f"127.0.0.1:{port}"
+        self.server.start()
+
+    def stop(self) -> None:
+        self.hat.release.set()
+        self.server.stop(None).wait(10)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeServer]:
+    """A fake server whose first two calls fail UNAVAILABLE."""
+    server = FakeServer(FlakyHat(failures=2))
+    yield server
+    server.stop()
+
+
+def test_unavailable_is_retried_by_the_service_config(fake: FakeServer) -> None:
+    with HatClient(fake.address, timeout=10.0) as hat:
+        assert hat.explain("river", 3) == ["hint", "revir"]
+    assert fake.hat.attempts == 3
+
+
+def test_guess_is_retried_too(fake: FakeServer) -> None:
+    with HatClient(fake.address, timeout=10.0) as hat:
+        assert hat.guess(["a", "b"], 3) == ["b", "a"]
+    assert fake.hat.attempts == 3
+
+
+def test_without_retries_unavailable_is_raised_after_one_attempt(fake: FakeServer) -> None:
+    with HatClient(fake.address, timeout=10.0, retries=False) as hat, pytest.raises(HatError) as e:
+        hat.explain("river", 3)
+    assert e.value.code == grpc.StatusCode.UNAVAILABLE
+    assert e.value.details == "warming up"
+    assert fake.hat.attempts == 1
+
+
+def test_retries_give_up_after_max_attempts() -> None:
+    server = FakeServer(FlakyHat(failures=100))
+    try:
+        with HatClient(server.address, timeout=10.0) as hat, pytest.raises(HatError) as e:
+            hat.explain("river", 3)
+    finally:
+        server.stop()
+    assert e.value.code == grpc.StatusCode.UNAVAILABLE
+    assert server.hat.attempts == 4, "the service config allows 4 attempts"
+
+
+def test_other_errors_are_not_retried() -> None:
+    server = FakeServer(FlakyHat())
+    try:
+        with HatClient(server.address, timeout=10.0) as hat, pytest.raises(HatError) as e:
+            hat.explain("bad", 3)
+    finally:
+        server.stop()
+    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details == "word: nope"
+    assert str(e.value) == "INVALID_ARGUMENT: word: nope"
+    assert server.hat.attempts == 1
+
+
+def test_deadline_exceeded() -> None:
+    hat = FlakyHat()
+    hat.block = True
+    server = FakeServer(hat)
+    try:
+        with HatClient(server.address, timeout=0.2) as client, pytest.raises(HatError) as e:
+            client.explain("river", 3)
+    finally:
+        server.stop()
+    assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert isinstance(e.value.details, str)
+
+
+def test_requests_carry_the_arguments() -> None:
+    server = FakeServer(FlakyHat())
+    try:
+        with HatClient(server.address, timeout=10.0) as hat:
+            hat.explain("River", 7)
+            hat.guess(("one", "two"), 9)
+    finally:
+        server.stop()
+    explain, guess = server.hat.requests
+    assert isinstance(explain, hatbot_pb2.ExplainRequest)
+    assert (explain.word, explain.n_words) == ("River", 7)
+    assert isinstance(guess, hatbot_pb2.GuessRequest)
+    assert (list(guess.words), guess.n_words) == (["one", "two"], 9)
+
+
+def test_model_info_converts_every_field(fake: FakeServer) -> None:
+    with HatClient(fake.address, timeout=10.0) as hat:
+        info = hat.model_info()
+    assert info == ModelInfo(
+        name="fake",
+        version="fake-1",
+        corpus_sha256="ab" * 32,
+        vocabulary_size=1234,
+        vector_size=64,
+        n_trees=7,
+        search_k=99,
+        metric="angular",
+        built_at=datetime(2024, 5, 6, 7, 8, 9),
+        strategy="baseline",
+        algorithm="word2vec-cbow",
+    )
+
+
+def test_context_manager_closes_the_channel() -> None:
+    server = FakeServer(FlakyHat())
+    try:
+        with HatClient(server.address, timeout=10.0) as hat:
+            assert hat.explain("river", 3)
+        with pytest.raises(Exception, match=r"(?i)closed"):
+            hat.explain("river", 3)
+    finally:
+        server.stop()
+    assert server.hat.attempts == 1, "no call may reach the server after close"
+
+
+def test_unimplemented_health_is_a_hat_error() -> None:
+    """The fake has no health service: the error is a HatError, not a raw RpcError."""
+    server = FakeServer(FlakyHat())
+    try:
+        with HatClient(server.address, timeout=10.0) as hat, pytest.raises(HatError) as e:
+            hat.health()
+    finally:
+        server.stop()
+    assert e.value.code == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_real_server_health_and_info(hat_server: str) -> None:
+    with HatClient(hat_server) as hat:
+        assert hat.health() == "SERVING"
+        assert hat.health("hatbot.v1.HatService") == "SERVING"
+        assert hat.model_info().name == "tiny"
