@@ -64,8 +64,6 @@ TINY_SETTINGS = TrainSettings(
 )
 TINY_ANNOY = AnnoySettings(n_trees=5, search_k=500)
 
-#: Upper bound of every wait on a subprocess or a server state (never a timing assertion).
-
 
 def write_corpus(path: Path, n_sentences: int = 1200, seed: int = 7) -> Path:
     """Write ``n_sentences`` lines, each 12 words of one topic mixed with filler words."""
