@@ -22,6 +22,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,14 +114,22 @@ def tiny_manifest(tiny_model: Path) -> dict[str, Any]:
     return data
 
 
-def _session_server(model_dir: Path, *extra: str) -> Iterator[str]:
+@contextmanager
+def running_server(model_dir: Path, *extra: str) -> Iterator[ServerProcess]:
+    """A SERVING ``hatbot serve`` for the block, which must exit 0 on SIGTERM after it."""
     server = ServerProcess(model_dir, *extra)
     try:
-        yield server.wait_serving()
+        server.wait_serving()
+        yield server
         code = server.terminate()
     finally:
         server.kill()
     assert code == 0, f"server exited {code} on SIGTERM; stderr:\n{server.log}"
+
+
+def _session_server(model_dir: Path, *extra: str) -> Iterator[str]:
+    with running_server(model_dir, *extra) as server:
+        yield server.wait_listening()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import StartServer
+from conftest import StartServer, running_server
 
 from hatbot.client import HatClient, HatError
 from hatbot.server.model import WordModel
@@ -106,16 +106,10 @@ class Servers:
 @pytest.fixture(scope="module")
 def servers(tiny_model: Path) -> Iterator[Servers]:
     """One ``hatbot serve`` answering gRPC and HTTP, ready for the whole module."""
-    server = ServerProcess(tiny_model, "--http-port", "0", "--grace", "1")
-    try:
-        address = server.wait_serving()
+    with running_server(tiny_model, "--http-port", "0", "--grace", "1") as server:
         port = wait_http_port(server)
         wait_http_ok(port)
-        yield Servers(address, port)
-        code = server.terminate()
-    finally:
-        server.kill()
-    assert code == 0, f"server exited {code} on SIGTERM; stderr:\n{server.log}"
+        yield Servers(server.wait_listening(), port)
 
 
 @pytest.fixture(scope="module")
