@@ -61,7 +61,7 @@ TOPICS: dict[str, list[str]] = {
 FILLER = _words("the a of and in on with very about this that is was")
 
 TINY_SETTINGS = TrainSettings(
-    vector_size=16, window=5, min_count=2, sample=0.0, epochs=5, seed=1, workers=1
+    stream="all", vector_size=16, window=5, min_count=2, sample=0.0, epochs=5, seed=1, workers=1
 )
 TINY_ANNOY = AnnoySettings(n_trees=5, search_k=500)
 

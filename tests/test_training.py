@@ -13,15 +13,20 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from annoy import AnnoyIndex
 from gensim.models import KeyedVectors
 
 from hatbot.models import corpus, store, tokenize
+from hatbot.models.ppmi import ppmi_vectors
 from hatbot.models.store import AnnoySettings
 from hatbot.models.train import TrainSettings, train
 
 # Every word of a small corpus gets a vector, so leaked header or quote words would show.
-SMALL = TrainSettings(vector_size=8, min_count=1, epochs=1, sample=0.0, seed=3, workers=1)
+SMALL = TrainSettings(
+    stream="all", vector_size=8, min_count=1, epochs=1, sample=0.0, seed=3, workers=1
+)
 SMALL_ANNOY = AnnoySettings(n_trees=2, search_k=50)
 
 POST_BODY = "The river flows past the old mill.\nBoats drift along the river bank.\n"
@@ -350,3 +355,63 @@ def test_sentences_split_long_documents() -> None:
     document = " ".join(["word"] * (2 * tokenize.MAX_SENTENCE + 5))
     lengths = [len(s) for s in tokenize.sentences(iter([document, "", "two words"]))]
     assert lengths == [tokenize.MAX_SENTENCE, tokenize.MAX_SENTENCE, 5, 2]
+
+
+# extra views and streams
+
+
+def test_extra_views_are_trained_indexed_and_listed(tiny_corpus: Path, tmp_path: Path) -> None:
+    narrow = dataclasses.replace(SMALL, window=2)
+    ppmi = TrainSettings(algorithm="ppmi-svd", stream="all", vector_size=6, window=2, min_count=3)
+    main = dataclasses.replace(SMALL, stream="content")
+    out = tmp_path / "views"
+    result = train(
+        [tiny_corpus],
+        out,
+        settings=main,
+        extra_views={"narrow": narrow, "ppmi": ppmi},
+        annoy=SMALL_ANNOY,
+    )
+    assert not {"the", "of", "and"} & vocabulary(out)  # the content stream drops stop words
+    assert {"river", "guitar"} <= vocabulary(out)
+    data = manifest(out)
+    assert set(data["views"]) == {"narrow", "ppmi"}
+    assert data["views"]["ppmi"]["training"] == dataclasses.asdict(ppmi)
+    assert result.views == data["views"]
+    for view, settings in (("narrow", narrow), ("ppmi", ppmi)):
+        vectors_path, index_path = store.view_files(view)
+        kv = KeyedVectors.load(str(out / vectors_path), mmap="r")
+        assert data["views"][view]["vocabulary_size"] == len(kv)
+        assert kv.vector_size == settings.vector_size == data["views"][view]["vector_size"]
+        assert "the" in kv.key_to_index  # both views read every token
+        assert np.allclose(np.linalg.norm(kv.vectors, axis=1), 1.0, atol=1e-5)
+        counts = [kv.get_vecattr(word, "count") for word in kv.index_to_key]
+        assert counts == sorted(counts, reverse=True)
+        assert min(counts) >= settings.min_count
+        index = AnnoyIndex(settings.vector_size, "angular")
+        index.load(str(out / index_path))
+        assert index.get_n_items() == len(kv)
+        assert str(vectors_path) in data["files"]
+        assert str(index_path) in data["files"]
+
+
+def test_ppmi_vectors_put_cooccurring_words_together() -> None:
+    text = [["river", "water", "boat", "fish"] * 3, ["code", "disk", "data", "chip"] * 3] * 30
+    words, counts, vectors = ppmi_vectors(text, min_count=2, window=2, dimensions=4, seed=1)
+    assert sorted(words) == sorted(set(text[0] + text[1]))
+    assert list(counts) == [90] * 8
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    row = {word: i for i, word in enumerate(words)}
+    same = unit[row["river"]] @ unit[row["water"]]
+    other = unit[row["river"]] @ unit[row["disk"]]
+    assert same > other
+
+
+@pytest.mark.parametrize("change", [{"algorithm": "glove"}, {"stream": "x"}])
+def test_unknown_algorithm_and_stream_are_rejected(
+    tiny_corpus: Path, tmp_path: Path, change: dict[str, str]
+) -> None:
+    bad = dataclasses.replace(SMALL, **change)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown"):
+        train([tiny_corpus], tmp_path / "bad", settings=bad, annoy=SMALL_ANNOY)
+    assert leftovers(tmp_path) == []

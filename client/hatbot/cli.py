@@ -14,7 +14,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 DEFAULT_ADDR = os.environ.get("HATBOT_ADDR", "localhost:50051")
-TRAIN_OPTIONS = ("algorithm", "vector_size", "window", "min_count", "epochs", "seed", "workers")
+TRAIN_OPTIONS = (
+    "algorithm",
+    "stream",
+    "vector_size",
+    "window",
+    "min_count",
+    "epochs",
+    "seed",
+    "workers",
+)
 ANNOY_OPTIONS = ("n_trees", "search_k")
 
 
@@ -42,7 +51,7 @@ def _server_extra_missing(error: ImportError) -> int:
 def _train(args: argparse.Namespace) -> int:
     try:
         from hatbot.models.store import AnnoySettings, default_model_dir
-        from hatbot.models.train import TrainSettings, train
+        from hatbot.models.train import DEFAULT_EXTRA_VIEWS, TrainSettings, train
     except ImportError as error:
         return _server_extra_missing(error)
     given = {key: value for key, value in vars(args).items() if value is not None}
@@ -51,7 +60,13 @@ def _train(args: argparse.Namespace) -> int:
     out = args.out or default_model_dir()
     try:
         manifest = train(
-            args.corpus, out, name=args.name, settings=settings, annoy=annoy, replace=args.force
+            args.corpus,
+            out,
+            name=args.name,
+            settings=settings,
+            extra_views={} if args.single_view else DEFAULT_EXTRA_VIEWS,
+            annoy=annoy,
+            replace=args.force,
         )
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"hatbot train: {error}", file=sys.stderr)
@@ -63,7 +78,7 @@ def _train(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     try:
         from hatbot.models.store import MANIFEST, default_model_dir
-        from hatbot.models.train import train
+        from hatbot.models.train import DEFAULT_EXTRA_VIEWS, train
         from hatbot.server.app import serve
     except ImportError as error:
         return _server_extra_missing(error)
@@ -73,7 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"hatbot serve: not a model directory: {model_dir}", file=sys.stderr)
             return 1
         logging.getLogger("hatbot").info("no default model at %s: training it", model_dir)
-        train(None, model_dir)
+        train(None, model_dir, extra_views=DEFAULT_EXTRA_VIEWS)
     return serve(
         model_dir,
         host=args.host,
@@ -126,7 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--algorithm",
         choices=["word2vec-skipgram", "word2vec-cbow", "fasttext-skipgram", "fasttext-cbow"],
+        help="of the main view",
     )
+    train.add_argument(
+        "--single-view",
+        action="store_true",
+        help="train only the main view, not the extra views the default strategy also uses",
+    )
+    train.add_argument("--stream", choices=["content", "all"], help="drop stop words or not")
     train.add_argument("--vector-size", type=_positive_int)
     train.add_argument("--window", type=_positive_int)
     train.add_argument("--min-count", type=_positive_int)

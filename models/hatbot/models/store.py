@@ -16,6 +16,7 @@ Metric = Literal["angular", "euclidean", "manhattan", "hamming", "dot"]
 MANIFEST = "manifest.json"
 VECTORS = "vectors.kv"  # gensim KeyedVectors, unit-normalised; arrays beside it as .npy (mmap)
 INDEX = "index.ann"  # Annoy index over the same rows, metric "angular"
+VIEWS = "views"  # further views of the corpus, each NAME.kv (+ .npy) and NAME.ann
 FORMAT_VERSION = 1
 
 
@@ -45,6 +46,7 @@ class Manifest:
     timings_seconds: dict[str, float]
     libraries: dict[str, str]
     files: dict[str, str] = field(default_factory=dict)
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -57,6 +59,11 @@ class Manifest:
             raise ValueError(f"unsupported model format_version {data.get('format_version')!r}")
         data["annoy"] = AnnoySettings(**data["annoy"])
         return cls(**data)
+
+
+def view_files(view: str) -> tuple[Path, Path]:
+    """Paths, relative to a model directory, of an extra view's vectors and Annoy index."""
+    return Path(VIEWS) / f"{view}.kv", Path(VIEWS) / f"{view}.ann"
 
 
 def read_manifest(model_dir: Path) -> Manifest:
@@ -103,8 +110,8 @@ def publish(staged: Path, out: Path, replace: bool) -> None:
     ``replace`` an existing ``out`` is moved aside first and removed after the swap.
     """
     staged.chmod(0o755)  # mkdtemp makes it private; a model is read by other users (Docker)
-    for file in staged.iterdir():
-        file.chmod(0o644)
+    for path in staged.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
     if not out.exists():
         os.rename(staged, out)
         return

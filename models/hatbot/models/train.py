@@ -6,6 +6,7 @@ import hashlib
 import logging
 import platform
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 from hatbot.models import corpus, store
+from hatbot.models.ppmi import ppmi_vectors
 from hatbot.models.store import AnnoySettings, Manifest
 from hatbot.models.tokenize import sentences
+from hatbot.models.vocabulary import content_words
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
@@ -24,16 +27,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-ALGORITHMS = ("word2vec-skipgram", "word2vec-cbow", "fasttext-skipgram", "fasttext-cbow")
+ALGORITHMS = (
+    "word2vec-skipgram",
+    "word2vec-cbow",
+    "fasttext-skipgram",
+    "fasttext-cbow",
+    "ppmi-svd",
+)
+STREAMS = ("content", "all")
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Word-vector settings (gensim names). ``workers`` > 1 is faster but, as gensim
-    documents, not bit-for-bit reproducible even with the same ``seed``."""
+    """How one set of word vectors (a *view* of the corpus) is trained.
+
+    ``stream`` is "content" (stop words removed) or "all" (every token); the other names are
+    gensim's (``ppmi-svd`` uses ``window``, ``min_count``, ``vector_size`` and ``seed``).
+    ``workers`` > 1 is faster but, as gensim documents, not bit-for-bit reproducible.
+    """
 
     algorithm: str = "word2vec-skipgram"
-    vector_size: int = 128
+    stream: str = "content"
+    vector_size: int = 200
     window: int = 8
     min_count: int = 5
     negative: int = 10
@@ -41,6 +56,15 @@ class TrainSettings:
     epochs: int = 10
     seed: int = 1
     workers: int = 2
+
+
+#: Views trained beside the main one by default, so answers do not rest on one model's quirks:
+#: a narrow-window skip-gram over every token (neighbours of the same kind, like CBOW's) and a
+#: count-based PPMI-SVD model.
+DEFAULT_EXTRA_VIEWS: dict[str, TrainSettings] = {
+    "narrow": TrainSettings(stream="all", vector_size=150, window=3, negative=5, epochs=8, seed=7),
+    "ppmi": TrainSettings(algorithm="ppmi-svd", vector_size=300, window=5, min_count=8),
+}
 
 
 def _library_versions() -> dict[str, str]:
@@ -75,12 +99,39 @@ def _epoch_logger(epochs: int) -> object:
     return EpochLogger()
 
 
+def _keyed_vectors(
+    words: list[str], counts: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]
+) -> KeyedVectors:
+    """Unit-normalised KeyedVectors with a ``count`` attribute per word."""
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(vectors.shape[1])
+    kv.add_vectors(words, vectors)
+    kv.allocate_vecattrs(attrs=["count"], types=[np.int64])
+    kv.expandos["count"][:] = counts
+    kv.unit_normalize_all()
+    return kv
+
+
 def train_vectors(text: list[list[str]], settings: TrainSettings) -> KeyedVectors:
     """Unit-normalised word vectors with a ``count`` attribute, by ``settings.algorithm``."""
-    from gensim.models import FastText, KeyedVectors, Word2Vec
+    from gensim.models import FastText, Word2Vec
 
     if settings.algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {settings.algorithm!r}; choose from {ALGORITHMS}")
+    if settings.stream not in STREAMS:
+        raise ValueError(f"unknown stream {settings.stream!r}; choose from {STREAMS}")
+    if settings.stream == "content":
+        text = [content_words(sentence) for sentence in text]
+    if settings.algorithm == "ppmi-svd":
+        words, counts, vectors = ppmi_vectors(
+            text,
+            min_count=settings.min_count,
+            window=settings.window,
+            dimensions=settings.vector_size,
+            seed=settings.seed,
+        )
+        return _keyed_vectors(words, counts, vectors)
     family, architecture = settings.algorithm.split("-")
     trainer = FastText if family == "fasttext" else Word2Vec
     model = trainer(
@@ -104,12 +155,7 @@ def train_vectors(text: list[list[str]], settings: TrainSettings) -> KeyedVector
         callbacks=[_epoch_logger(settings.epochs)],
     )
     # Only whole-word vectors are served: copy them out of FastText's n-gram model.
-    kv = KeyedVectors(settings.vector_size)
-    kv.add_vectors(list(model.wv.index_to_key), model.wv.vectors)
-    kv.allocate_vecattrs(attrs=["count"], types=[np.int64])
-    kv.expandos["count"][:] = model.wv.expandos["count"]
-    kv.unit_normalize_all()
-    return kv
+    return _keyed_vectors(list(model.wv.index_to_key), model.wv.expandos["count"], model.wv.vectors)
 
 
 def build_index(
@@ -126,17 +172,31 @@ def build_index(
     index.save(str(path))
 
 
+def _save_view(
+    kv: KeyedVectors, annoy: AnnoySettings, seed: int, vectors: Path, index: Path
+) -> None:
+    vectors.parent.mkdir(parents=True, exist_ok=True)
+    kv.save(str(vectors), separately=["vectors"])
+    build_index(kv.vectors, annoy, seed, index)
+
+
 def train(
     corpus_paths: list[Path] | None,
     out: Path,
     *,
     name: str = "default",
     settings: TrainSettings | None = None,
+    extra_views: Mapping[str, TrainSettings] | None = None,
     annoy: AnnoySettings | None = None,
     replace: bool = False,
 ) -> Manifest:
-    """Train on ``corpus_paths`` (gensim's bundled texts when None) and publish to ``out``."""
+    """Train on ``corpus_paths`` (gensim's bundled texts when None) and publish to ``out``.
+
+    ``settings`` make the main view (``vectors.kv``, ``index.ann``); each of ``extra_views``
+    is trained the same way into ``views/NAME.kv`` and ``views/NAME.ann``.
+    """
     settings = settings or TrainSettings()
+    extra_views = extra_views or {}
     annoy = annoy or AnnoySettings()
     paths = corpus_paths or corpus.default_corpus_paths()
     missing = [str(p) for p in paths if not p.exists()]
@@ -156,21 +216,36 @@ def train(
     timings["read"] = time.perf_counter() - started
     log.info("read %d tokens in %.1fs", corpus_info["tokens"], timings["read"])
 
-    mark = time.perf_counter()
-    kv = train_vectors(text, settings)
-    kv.unit_normalize_all()
-    timings["train"] = time.perf_counter() - mark
-    log.info("trained %d word vectors in %.1fs", len(kv), timings["train"])
-
     staged = store.staging_dir(out)
     try:
-        kv.save(str(staged / store.VECTORS), separately=["vectors"])
         mark = time.perf_counter()
-        build_index(kv.vectors, annoy, settings.seed, staged / store.INDEX)
+        kv = train_vectors(text, settings)
+        timings["train"] = time.perf_counter() - mark
+        log.info("trained %d word vectors in %.1fs", len(kv), timings["train"])
+        mark = time.perf_counter()
+        _save_view(kv, annoy, settings.seed, staged / store.VECTORS, staged / store.INDEX)
         timings["index"] = time.perf_counter() - mark
         log.info("built Annoy index (%d trees) in %.1fs", annoy.n_trees, timings["index"])
 
-        files = {p.name: store.file_sha256(p) for p in sorted(staged.iterdir())}
+        views: dict[str, dict[str, object]] = {}
+        for view, view_settings in extra_views.items():
+            mark = time.perf_counter()
+            view_kv = train_vectors(text, view_settings)
+            vectors, index = store.view_files(view)
+            _save_view(view_kv, annoy, view_settings.seed, staged / vectors, staged / index)
+            timings[f"view {view}"] = time.perf_counter() - mark
+            log.info("view %s: %d words in %.1fs", view, len(view_kv), timings[f"view {view}"])
+            views[view] = {
+                "training": asdict(view_settings),
+                "vocabulary_size": len(view_kv),
+                "vector_size": view_kv.vector_size,
+            }
+
+        files = {
+            str(p.relative_to(staged)): store.file_sha256(p)
+            for p in sorted(staged.rglob("*"))
+            if p.is_file()
+        }
         built_at = datetime.now(UTC).replace(microsecond=0)
         digest = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:12]
         timings["total"] = time.perf_counter() - started
@@ -187,6 +262,7 @@ def train(
             timings_seconds={k: round(v, 3) for k, v in timings.items()},
             libraries=_library_versions(),
             files=files,
+            views=views,
         )
         store.write_text_atomic(staged / store.MANIFEST, manifest.to_json())
     except BaseException:
