@@ -138,7 +138,9 @@ def test_single_text_file_manifest(
     }
     for name, digest in data["files"].items():
         assert store.file_sha256(tiny_model / name) == digest, name
-    assert set(data["files"]) | {store.MANIFEST} == {p.name for p in tiny_model.iterdir()}
+    on_disk = {str(p.relative_to(tiny_model)) for p in tiny_model.rglob("*") if p.is_file()}
+    assert set(data["files"]) | {store.MANIFEST} == on_disk
+    assert "strategy/words.txt" in on_disk  # the neighbour tables of the default strategy
     assert store.read_manifest(tiny_model).version == data["version"]
 
 

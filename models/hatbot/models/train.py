@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from hatbot.models import corpus, store
+from hatbot.models import corpus, neighbours, store
 from hatbot.models.ppmi import ppmi_vectors
 from hatbot.models.store import AnnoySettings, Manifest
 from hatbot.models.tokenize import sentences
@@ -59,11 +59,17 @@ class TrainSettings:
 
 
 #: Views trained beside the main one by default, so answers do not rest on one model's quirks:
-#: a narrow-window skip-gram over every token (neighbours of the same kind, like CBOW's) and a
-#: count-based PPMI-SVD model.
+#: skip-grams over every token (narrow and wide windows: neighbours of the same kind, like a
+#: CBOW model's) and count-based PPMI-SVD models with and without stop words.
 DEFAULT_EXTRA_VIEWS: dict[str, TrainSettings] = {
-    "narrow": TrainSettings(stream="all", vector_size=150, window=3, negative=5, epochs=8, seed=7),
     "ppmi": TrainSettings(algorithm="ppmi-svd", vector_size=300, window=5, min_count=8),
+    "sg2": TrainSettings(stream="all", vector_size=150, window=3, negative=5, epochs=8, seed=7),
+    "ppmi2": TrainSettings(
+        algorithm="ppmi-svd", stream="all", vector_size=200, window=2, min_count=8
+    ),
+    "sg3": TrainSettings(
+        stream="all", vector_size=120, window=6, min_count=8, negative=8, epochs=6, seed=3
+    ),
 }
 
 
@@ -172,6 +178,25 @@ def build_index(
     index.save(str(path))
 
 
+def build_tables(views: Mapping[str, KeyedVectors], directory: Path) -> int:
+    """Write the strategy's neighbour tables for ``views`` (main view first); their size."""
+    main = views[neighbours.MAIN_VIEW]
+    words = neighbours.candidate_vocabulary(
+        list(main.index_to_key),
+        main.expandos["count"],
+        {view: kv.key_to_index for view, kv in views.items()},
+    )
+    counts = np.array([main.get_vecattr(word, "count") for word in words], np.int64)
+    tables = {
+        view: neighbours.view_tables(
+            np.ascontiguousarray(kv.vectors[[kv.key_to_index[w] for w in words]], np.float32)
+        )
+        for view, kv in views.items()
+    }
+    neighbours.save(directory, words, counts, tables)
+    return len(words)
+
+
 def _save_view(
     kv: KeyedVectors, annoy: AnnoySettings, seed: int, vectors: Path, index: Path
 ) -> None:
@@ -228,9 +253,10 @@ def train(
         log.info("built Annoy index (%d trees) in %.1fs", annoy.n_trees, timings["index"])
 
         views: dict[str, dict[str, object]] = {}
+        trained = {neighbours.MAIN_VIEW: kv}
         for view, view_settings in extra_views.items():
             mark = time.perf_counter()
-            view_kv = train_vectors(text, view_settings)
+            view_kv = trained[view] = train_vectors(text, view_settings)
             vectors, index = store.view_files(view)
             _save_view(view_kv, annoy, view_settings.seed, staged / vectors, staged / index)
             timings[f"view {view}"] = time.perf_counter() - mark
@@ -240,6 +266,11 @@ def train(
                 "vocabulary_size": len(view_kv),
                 "vector_size": view_kv.vector_size,
             }
+
+        mark = time.perf_counter()
+        candidates = build_tables(trained, staged / neighbours.DIRECTORY)
+        timings["tables"] = time.perf_counter() - mark
+        log.info("neighbour tables of %d candidate words in %.1fs", candidates, timings["tables"])
 
         files = {
             str(p.relative_to(staged)): store.file_sha256(p)

@@ -12,6 +12,7 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from threadpoolctl import threadpool_limits
 
 from hatbot.server.model import WordModel
 from hatbot.server.rest import HttpFrontEnd
@@ -80,6 +81,9 @@ def serve(
     With ``http_port`` the same answers are also served over HTTP (see
     :mod:`hatbot.server.rest`), bound and stopped alongside gRPC.
     """
+    # Each call's matrix products are small: one BLAS thread per call is fastest, and BLAS
+    # threads spinning beside gRPC's workers make latency many times worse on a busy machine.
+    threadpool_limits(limits=1, user_api="blas")
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:

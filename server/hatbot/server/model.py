@@ -22,11 +22,16 @@ class WordModel:
     the OS; :meth:`warm_up` touches them once so the first calls are not slow.
     """
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, view: str | None = None) -> None:
+        """Load the main view of ``model_dir``, or its extra view called ``view``."""
+        self.directory = model_dir
         self.manifest = store.read_manifest(model_dir)
-        self.vectors = KeyedVectors.load(str(model_dir / store.VECTORS), mmap="r")
+        vectors, index = (
+            (Path(store.VECTORS), Path(store.INDEX)) if view is None else store.view_files(view)
+        )
+        self.vectors = KeyedVectors.load(str(model_dir / vectors), mmap="r")
         self.index = AnnoyIndex(self.vectors.vector_size, self.manifest.annoy.metric)
-        self.index.load(str(model_dir / store.INDEX))  # Annoy mmaps the file
+        self.index.load(str(model_dir / index))  # Annoy mmaps the file
         if self.index.get_n_items() != len(self.vectors):
             raise ValueError(f"{model_dir}: index and vectors disagree on the vocabulary size")
         self.words: list[str] = list(self.vectors.index_to_key)

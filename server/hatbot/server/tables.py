@@ -1,0 +1,89 @@
+"""The candidate vocabulary and neighbour tables the default strategy plays with."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from hatbot import rules
+from hatbot.models import neighbours
+from hatbot.server.model import Vector, WordModel
+
+# A shorter form of a word's stem group is its guess when it has this share of the most
+# frequent form's count ("year" rather than "years").
+_SHORT_FORM_SHARE = 0.3
+
+
+class StrategyTables:
+    """Views of one model with their neighbour tables over the candidate vocabulary.
+
+    Row ``i`` of every table is candidate word ``words[i]``. Words sharing a Snowball stem form
+    a group, answered with one representative form, since the host treats them as one.
+    """
+
+    def __init__(self, views: Mapping[str, WordModel]) -> None:
+        main = views[neighbours.MAIN_VIEW]
+        self.views = dict(views)
+        self.names = list(views)
+        words, counts, ngram_knn, tables = neighbours.load(
+            main.directory / neighbours.DIRECTORY, self.names
+        )
+        self.words = words
+        self.row = {word: i for i, word in enumerate(words)}
+        self.counts = np.asarray(counts, np.int64)
+        self.log_counts = np.log(self.counts).astype(np.float32)
+        self.tables = tables
+        self.ngram_knn = ngram_knn
+        self.ngrams, self.ngram_columns = neighbours.ngram_matrix(words)
+        self.ngrams_by_column = self.ngrams.tocsc()
+        self.stems = [rules.stem(word) for word in words]
+        self.group, self.representative = self._stem_groups()
+
+    def _stem_groups(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        members: dict[str, list[int]] = {}
+        for row, stem in enumerate(self.stems):
+            members.setdefault(stem, []).append(row)
+        group = np.empty(len(self.words), np.int64)
+        representative = np.empty(len(members), np.int64)
+        for number, rows in enumerate(members.values()):
+            best = max(rows, key=lambda row: (self.counts[row], -row))
+            for row in rows:
+                shorter = self.words[best].startswith(self.words[row]) and row != best
+                if shorter and self.counts[row] >= _SHORT_FORM_SHARE * self.counts[best]:
+                    best = row if len(self.words[row]) < len(self.words[best]) else best
+            representative[number] = best
+            group[rows] = number
+        return group, representative
+
+    def vector(self, view: str, word: str) -> Vector | None:
+        """``word``'s unit vector in ``view``: a candidate's table row, else the view's own."""
+        row = self.row.get(word)
+        if row is not None:
+            return np.asarray(self.tables[view].vectors[row])
+        model = self.views[view]
+        model_row = model.row(word)
+        return None if model_row is None else model.vector(model_row)
+
+    def ngram_similarities(self, word: str) -> npt.NDArray[np.float32]:
+        """Character n-gram cosine between ``word`` and every candidate."""
+        grams = neighbours.char_ngrams(word)
+        columns = sorted({self.ngram_columns[g] for g in grams if g in self.ngram_columns})
+        if not columns:
+            return np.zeros(len(self.words), np.float32)
+        summed = np.asarray(self.ngrams_by_column[:, columns].sum(axis=1)).ravel()
+        similarities: npt.NDArray[np.float32] = (summed / np.sqrt(len(grams))).astype(np.float32)
+        return similarities
+
+    def distinct(self, a: str, b: str) -> bool:
+        """Whether ``a`` and ``b`` count as different words in the game (either way round)."""
+        return rules.is_legal_hint(a, b)
+
+
+def load_tables(model: WordModel) -> StrategyTables:
+    """The tables of ``model``'s directory: its main view and every extra view."""
+    views = {neighbours.MAIN_VIEW: model}
+    for view in model.manifest.views:
+        views[view] = WordModel(model.directory, view)
+    return StrategyTables(views)

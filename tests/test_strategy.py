@@ -1,0 +1,88 @@
+"""The default strategy in process, on the tiny model: its promises beyond the contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hatbot import rules
+from hatbot.models.train import TrainSettings, train
+from hatbot.server.explainer import ExplainerParams
+from hatbot.server.model import WordModel
+from hatbot.server.strategy import BaselineStrategy, GameStrategy
+
+# The defaults are sized for a vocabulary of thousands; the tiny model has 80 candidates.
+TINY_EXPLAINER = ExplainerParams(pool_neighbours=10, competitor_neighbours=20, reverse_max_rank=5)
+
+
+@pytest.fixture(scope="module")
+def strategy(tiny_model: Path) -> GameStrategy:
+    return GameStrategy(WordModel(tiny_model), TINY_EXPLAINER)
+
+
+def topic_of(word: str, topics: dict[str, list[str]]) -> str:
+    return next(name for name, words in topics.items() if word in words)
+
+
+@pytest.mark.parametrize("word", ["river", "guitar", "keyboard", "bread"])
+def test_hints_stay_on_the_word_topic(
+    strategy: GameStrategy, topics: dict[str, list[str]], word: str
+) -> None:
+    hints = strategy.explain(word, 5)
+    assert len(hints) == 5
+    assert set(hints) <= set(topics[topic_of(word, topics)]), hints
+    assert all(rules.is_legal_hint(word, hint) for hint in hints)
+    assert len({rules.stem(hint) for hint in hints}) == 5
+
+
+@pytest.mark.parametrize("word", ["river", "guitar", "keyboard", "bread"])
+def test_the_guesser_finds_the_word_from_the_explainer_hints(
+    strategy: GameStrategy, topics: dict[str, list[str]], word: str
+) -> None:
+    hints = strategy.explain(word, 5)
+    guesses = [strategy.guess(hints[:n], 5) for n in range(1, 6)]
+    assert set(guesses[0]) <= set(topics[topic_of(word, topics)]), guesses
+    assert any(rules.is_guessed(word, guess, "soft") for guess in guesses[:2]), guesses
+
+
+def test_a_guesser_never_repeats_its_answers_to_shorter_prefixes(strategy: GameStrategy) -> None:
+    hints = ["lake", "boat", "shore", "fish"]
+    earlier: set[str] = set()
+    for n in range(1, len(hints) + 1):
+        guesses = strategy.guess(hints[:n], 5)
+        assert len(guesses) == 5
+        assert not earlier & set(guesses)
+        earlier |= set(guesses)
+
+
+def test_guesses_are_one_form_per_stem(strategy: GameStrategy) -> None:
+    guesses = strategy.guess(["boat", "shore"], 20)
+    assert len({rules.stem(guess) for guess in guesses}) == len(guesses)
+    assert not {"rivers", "lakes", "waves"} & set(guesses)  # the commoner or shorter form wins
+
+
+def test_answers_are_deterministic_across_loads(tiny_model: Path, strategy: GameStrategy) -> None:
+    again = GameStrategy(WordModel(tiny_model), TINY_EXPLAINER)
+    assert again.explain("piano", 7) == strategy.explain("piano", 7)
+    assert again.guess(["oven", "flour"], 7) == strategy.guess(["oven", "flour"], 7)
+
+
+def test_words_outside_the_candidate_vocabulary(strategy: GameStrategy) -> None:
+    # "the" has a vector (the tiny model reads every token) but is no candidate: still hints.
+    assert all(rules.is_legal_hint("the", hint) for hint in strategy.explain("the", 5))
+    assert strategy.explain("zzzz", 5) == []
+    assert strategy.guess(["zzzz"], 5) == []
+    assert set(strategy.guess(["zzzz", "lake"], 5)) & set(strategy.guess(["lake"], 5))
+
+
+def test_a_model_without_candidates_answers_empty(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("one two three four five six\n" * 3)
+    settings = TrainSettings(stream="all", vector_size=4, min_count=1, epochs=1, workers=1)
+    train([corpus], tmp_path / "model", settings=settings)
+    model = WordModel(tmp_path / "model")
+    strategy = GameStrategy(model)
+    assert strategy.explain("three", 5) == []
+    assert strategy.guess(["three"], 5) == []
+    assert BaselineStrategy(model).explain("three", 2)  # the baseline still answers
