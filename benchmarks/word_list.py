@@ -1,0 +1,59 @@
+"""Build a held-out list of common words from the corpus, by a fixed seeded rule.
+
+    python benchmarks/word_list.py [--corpus ../shared/corpora/20news-bydate.tar.gz] \\
+        [--out benchmarks/words/heldout.txt]
+
+The rule was fixed before any result was looked at: words whose corpus count lies between the
+10th and 90th percentile of the development nouns' counts, letters only, four or more letters,
+no stop word, no development noun, not ending in -ly, -ing or -ed (to lean towards nouns);
+sorted, then 100 drawn with ``random.Random(20240601)``. Nothing is tuned on this list.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from hatbot.models.corpus import iter_documents
+from hatbot.models.tokenize import tokenize
+from hatbot.models.vocabulary import STOP_WORDS, content_words
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SEED = 20240601
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=SHARED / "corpora" / "20news-bydate.tar.gz")
+    parser.add_argument("--dev", type=Path, default=SHARED / "words" / "dev_nouns.txt")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/words/heldout.txt"))
+    parser.add_argument("--size", type=int, default=100)
+    args = parser.parse_args()
+
+    counts: Counter[str] = Counter()
+    for document in iter_documents([args.corpus]):
+        counts.update(content_words(tokenize(document)))
+    dev = set(args.dev.read_text().split())
+    low, high = np.percentile([counts[word] for word in dev], [10, 90])
+    eligible = sorted(
+        word
+        for word, count in counts.items()
+        if low <= count <= high
+        and word.isalpha()
+        and len(word) >= 4
+        and word not in STOP_WORDS
+        and word not in dev
+        and not word.endswith(("ly", "ing", "ed"))
+    )
+    words = random.Random(SEED).sample(eligible, args.size)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(words) + "\n")
+    print(f"{len(eligible)} eligible words with counts {low:.0f}..{high:.0f}; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
