@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -152,16 +153,18 @@ def load(
     directory: Path, views: list[str]
 ) -> tuple[list[str], Array, Array, dict[str, ViewTables]]:
     """Words, counts, n-gram neighbours and per-view tables, arrays memory-mapped."""
+
+    def mapped(name: str) -> Any:
+        # A plain ndarray over the mapping: np.memmap's subclass hooks cost time on every op.
+        return np.asarray(np.load(directory / f"{name}.npy", mmap_mode="r"))
+
     words = (directory / "words.txt").read_text(encoding="utf-8").split()
     counts = np.load(directory / "counts.npy")
-    ngram_knn = np.load(directory / "ngram_knn.npy", mmap_mode="r")
     tables = {
         view: ViewTables(
-            **{
-                name: np.load(directory / f"{view}.{name}.npy", mmap_mode="r")
-                for name in ViewTables.__dataclass_fields__
-            }
+            **{name: mapped(f"{view}.{name}") for name in ViewTables.__dataclass_fields__}
         )
         for view in views
     }
+    ngram_knn = mapped("ngram_knn")
     return words, counts, ngram_knn, tables

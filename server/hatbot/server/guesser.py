@@ -23,13 +23,16 @@ class GuesserParams:
     frequency_prior: float = 0.1  # times log(count): secret words are common words
     hub_weight: float = 1.8  # CSLS-style: 2 cos - hub_weight * hubness of the candidate
     ngram_weight: float = 0.6  # character n-gram cosine to the hint, as sub-word models see it
+    reverse_weight: float = 0.1  # times log(101 / (rank + 1)) when the hint is in the
+    # candidate's own neighbour list at that rank
 
 
 class Guesser:
     """Scores each candidate by the summed, hub-corrected similarity to every hint.
 
-    A candidate related to all hints beats one close to a single hint. Guesses are stem-group
-    representatives; nothing the hints make impossible is guessed (a hint, its stem, a part of
+    A candidate related to all hints beats one close to a single hint, and a candidate that has
+    the hint among its own nearest neighbours gains a little. Guesses are one form per
+    singular/plural group; nothing the hints make impossible is guessed (a hint, its stem, a part of
     it, a word within two edits). A guesser still asked after hint i has guessed wrong so far,
     so its own (deterministic) guesses for the shorter prefixes are not repeated.
     """
@@ -50,6 +53,12 @@ class Guesser:
                 continue
             table = self.tables.tables[view]
             scores = 2.0 * (table.vectors @ vector) - self.params.hub_weight * table.hub
+            row = self.tables.row.get(hint)
+            if row is not None and self.params.reverse_weight:
+                start, end = int(table.reverse_ptr[row]), int(table.reverse_ptr[row + 1])
+                ranks = table.reverse_ranks[start:end].astype(np.float32)
+                bonus = np.log(table.knn.shape[1] + 1.0) - np.log1p(ranks)
+                scores[table.reverse_rows[start:end]] += self.params.reverse_weight * bonus
             total = scores if total is None else total + scores
             known += 1
         if total is None:

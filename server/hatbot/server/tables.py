@@ -11,16 +11,26 @@ from hatbot import rules
 from hatbot.models import neighbours
 from hatbot.server.model import Vector, WordModel
 
-# A shorter form of a word's stem group is its guess when it has this share of the most
-# frequent form's count ("year" rather than "years").
-_SHORT_FORM_SHARE = 0.3
+
+def singular(word: str) -> str:
+    """Light plural folding: "disks" -> "disk", "parties" -> "party", "boxes" -> "box".
+
+    Snowball stems are far too coarse to group guesses ("authority" -> "author").
+    """
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "xes", "sses", "zes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
 
 
 class StrategyTables:
     """Views of one model with their neighbour tables over the candidate vocabulary.
 
-    Row ``i`` of every table is candidate word ``words[i]``. Words sharing a Snowball stem form
-    a group, answered with one representative form, since the host treats them as one.
+    Row ``i`` of every table is candidate word ``words[i]``. Singular and plural form a group,
+    guessed as one representative form (a soft host counts "disks" for "disk" anyway).
     """
 
     def __init__(self, views: Mapping[str, WordModel]) -> None:
@@ -39,20 +49,20 @@ class StrategyTables:
         self.ngrams, self.ngram_columns = neighbours.ngram_matrix(words)
         self.ngrams_by_column = self.ngrams.tocsc()
         self.stems = [rules.stem(word) for word in words]
-        self.group, self.representative = self._stem_groups()
+        self.group, self.representative = self._inflection_groups()
 
-    def _stem_groups(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    def _inflection_groups(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Group numbers of the candidates and each group's representative row: the singular
+        when it is a candidate, else the most frequent form."""
         members: dict[str, list[int]] = {}
-        for row, stem in enumerate(self.stems):
-            members.setdefault(stem, []).append(row)
+        for row, word in enumerate(self.words):
+            members.setdefault(singular(word), []).append(row)
         group = np.empty(len(self.words), np.int64)
         representative = np.empty(len(members), np.int64)
-        for number, rows in enumerate(members.values()):
-            best = max(rows, key=lambda row: (self.counts[row], -row))
-            for row in rows:
-                shorter = self.words[best].startswith(self.words[row]) and row != best
-                if shorter and self.counts[row] >= _SHORT_FORM_SHARE * self.counts[best]:
-                    best = row if len(self.words[row]) < len(self.words[best]) else best
+        for number, (key, rows) in enumerate(members.items()):
+            best = self.row.get(key)
+            if best is None:
+                best = max(rows, key=lambda row: (self.counts[row], -row))
             representative[number] = best
             group[rows] = number
         return group, representative
