@@ -5,8 +5,8 @@
 Starts ``hatbot serve`` on a free port and plays the host's call pattern, sequentially: for
 each word (``--words``, or 1,000 drawn with a fixed seed from the model's candidate words, so
 that no answer comes from the server's caches) one Explain for 5 hints, then Guess with the
-first 1, 2, ... 5 of them, until ``--calls`` calls of each kind are made. Prints p50/p99/max per call kind
-as seen by the client (network, serialisation and server time).
+first 1, 2, ... 5 of them, until ``--calls`` calls of each kind are made. Prints p50/p99/max
+per call kind as seen by the client (network, serialisation and server time).
 """
 
 from __future__ import annotations
