@@ -12,8 +12,10 @@ one-on-one turns through the game engine over gRPC, in both criteria:
 - *guess*: the opponent explains, our guesser is the only guesser.
 
 Reported per word list: mean guesser points per word as a fraction of ``n_explain``, the share
-of words found at hint 1 and by the last hint. Same-model play (our explainer to our own
-guesser) is listed separately: it measures agreement with ourselves, not skill.
+of words found at hint 1 and by the last hint. Every guess request tells the server the
+criteria (GuessRequest.criteria), as a host that knows them would. Same-model play (our
+explainer to our own guesser) is listed separately: it measures agreement with ourselves, not
+skill.
 """
 
 from __future__ import annotations
@@ -82,29 +84,34 @@ def score(explainer: Player, guesser: Player, words: Sequence[str], config: Game
     return Score(points / (n * config.n_explain), first / n, found / n)
 
 
-def rows(
-    ours: dict[str, Player], opponents: dict[str, Player], words: Sequence[str]
-) -> Iterator[str]:
-    """Markdown table rows for one word list."""
-    for criteria in CRITERIA:
-        config = GameConfig(criteria=criteria, timeout=2.0)
-        for opponent_name, opponent in opponents.items():
-            for strategy in STRATEGIES:
-                explain = score(ours[strategy], opponent, words, config)
-                guess = score(opponent, ours[strategy], words, config)
-                yield (
-                    f"| {criteria} | {opponent_name} | {strategy} | {explain.cells()} "
-                    f"| {guess.cells()} |"
-                )
-        for strategy in STRATEGIES:
-            same = score(ours[strategy], ours[strategy], words, config)
-            yield f"| {criteria} | (same model) | {strategy} | {same.cells()} | | | |"
-
-
-def _player(stack: ExitStack, address: str) -> Player:
-    player = GrpcPlayer(address, timeout=2.0)
+def _connect(stack: ExitStack, address: str, criteria: Criteria) -> Player:
+    """A player at ``address`` told the criteria, as a host that knows them would tell it
+    (baseline servers ignore them); closed with ``stack``."""
+    player = GrpcPlayer(address, timeout=2.0, criteria=criteria)
     stack.callback(player.close)
     return player
+
+
+def rows(ours: dict[str, str], opponents: dict[str, str], words: Sequence[str]) -> Iterator[str]:
+    """Markdown table rows for one word list; players are given as server addresses."""
+    for criteria in CRITERIA:
+        config = GameConfig(criteria=criteria, timeout=2.0)
+        with ExitStack() as stack:
+            our = {name: _connect(stack, address, criteria) for name, address in ours.items()}
+            for opponent_name, address in opponents.items():
+                opponent = _connect(stack, address, criteria)
+                for strategy in STRATEGIES:
+                    explain = score(our[strategy], opponent, words, config)
+                    guess = score(opponent, our[strategy], words, config)
+                    yield (
+                        f"| {criteria} | {opponent_name} | {strategy} | {explain.cells()} "
+                        f"| {guess.cells()} |"
+                    )
+            for strategy in STRATEGIES:
+                same = score(
+                    our[strategy], _connect(stack, ours[strategy], criteria), words, config
+                )
+                yield f"| {criteria} | (same model) | {strategy} | {same.cells()} | | | |"
 
 
 def main() -> None:
@@ -122,15 +129,15 @@ def main() -> None:
 
     lines: list[str] = []
     with ExitStack() as stack:
-        ours: dict[str, Player] = {}
+        ours: dict[str, str] = {}
         for strategy in STRATEGIES:
             server = stack.enter_context(ServerProcess(args.model, "--strategy", strategy))
-            ours[strategy] = _player(stack, server.wait_listening())
-        opponents: dict[str, Player] = {}
+            ours[strategy] = server.wait_listening()
+        opponents: dict[str, str] = {}
         for name in OPPONENTS:
             model = opponent_model(name, [args.corpus], args.cache)
             server = stack.enter_context(ServerProcess(model, "--strategy", "baseline"))
-            opponents[name] = _player(stack, server.wait_listening())
+            opponents[name] = server.wait_listening()
         for word_file in args.words:
             words = word_file.read_text().split()
             block = [

@@ -217,3 +217,11 @@ def test_baseline_strategy_answers(
     assert baseline.guess([UNKNOWN], 5) == []
     differs = any(baseline.explain(w, 8) != hat.explain(w, 8) for w in all_words)
     assert differs, "--strategy baseline answers exactly like the default strategy"
+
+
+def test_guess_tells_the_criteria(hat: HatClient) -> None:
+    soft = hat.guess(["program"], 20, criteria="soft")
+    hard = hat.guess(["program"], 20, criteria="hard")
+    assert "programming" in soft
+    assert hard == hat.guess(["program"], 20)  # unspecified is the safe hard
+    assert not [guess for guess in hard if not rules.is_legal_hint(guess, "program")]

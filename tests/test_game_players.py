@@ -155,6 +155,7 @@ class FakeHatClient:
 
     def __init__(self, target: str, timeout: float = 1.0) -> None:
         self.target, self.timeout, self.closed = target, timeout, False
+        self.criteria: str | None = None
         self.instances.append(self)
 
     def explain(self, word: str, n_words: int) -> list[str]:
@@ -162,9 +163,10 @@ class FakeHatClient:
             raise FakeHatError(self.failure)
         return [f"{word}-hint"] * n_words
 
-    def guess(self, words: list[str], n_words: int) -> list[str]:
+    def guess(self, words: list[str], n_words: int, criteria: str | None = None) -> list[str]:
         if self.failure is not None:
             raise FakeHatError(self.failure)
+        self.criteria = criteria
         return words[:n_words]
 
     def close(self) -> None:
@@ -191,6 +193,12 @@ def test_grpc_player_connects_lazily_once_and_closes(fake_client: type[FakeHatCl
     assert (client.target, client.timeout, client.closed) == ("localhost:50051", 0.5, False)
     player.close()
     assert client.closed
+
+
+def test_grpc_player_tells_the_server_the_criteria(fake_client: type[FakeHatClient]) -> None:
+    GrpcPlayer("localhost:1", criteria="soft").guess(["bark"], 1)
+    GrpcPlayer("localhost:2").guess(["bark"], 1)
+    assert [client.criteria for client in fake_client.instances] == ["soft", None]
 
 
 def test_grpc_deadline_exceeded_is_a_timeout(fake_client: type[FakeHatClient]) -> None:

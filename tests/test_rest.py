@@ -20,6 +20,7 @@ import pytest
 from conftest import StartServer, running_server
 
 from hatbot.client import HatClient, HatError
+from hatbot.rules import Criteria
 from hatbot.server.model import WordModel
 from hatbot.server.process import WAIT_SECONDS, ServerProcess
 from hatbot.server.rest import HttpFrontEnd
@@ -286,7 +287,7 @@ class BlockingStrategy:
         self.release.wait(WAIT_SECONDS)
         return ["held"]
 
-    def guess(self, hints: Sequence[str], n_words: int) -> list[str]:
+    def guess(self, hints: Sequence[str], n_words: int, criteria: Criteria = "hard") -> list[str]:
         return []
 
 

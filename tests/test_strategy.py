@@ -97,3 +97,14 @@ def test_a_model_without_candidates_answers_empty(tmp_path: Path) -> None:
     assert strategy.explain("three", 5) == []
     assert strategy.guess(["three"], 5) == []
     assert BaselineStrategy(model).explain("three", 2)  # the baseline still answers
+
+
+def test_only_soft_criteria_allow_guesses_sharing_a_hint_stem(strategy: GameStrategy) -> None:
+    # "programming" contains the hint "program" and shares its stem: a soft host keeps that hint.
+    soft = strategy.guess(["program"], 20, "soft")
+    assert "programming" in soft
+    hard = strategy.guess(["program"], 20, "hard")
+    assert all(rules.is_legal_hint(guess, "program") for guess in hard)
+    for guesses in (soft, hard):  # never what neither criteria allow
+        assert all("program" not in guess or len(guess) - len("program") > 2 for guess in guesses)
+        assert all(guess not in "program" for guess in guesses)

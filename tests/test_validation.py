@@ -10,6 +10,7 @@ import pytest
 from hatbot.client import HatClient, HatError
 from hatbot.server import validation
 from hatbot.server.validation import InvalidArgumentError
+from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
 
 TOO_LONG = "a" * 65
 
@@ -154,3 +155,26 @@ def test_hints_reject(values: list[str], field: str) -> None:
 
 def test_invalid_argument_error_is_a_value_error() -> None:
     assert issubclass(InvalidArgumentError, ValueError)
+
+
+def test_guess_rejects_an_undefined_criteria_value(hat_server: str) -> None:
+    with grpc.insecure_channel(hat_server) as channel:
+        stub = hatbot_pb2_grpc.HatServiceStub(channel)
+        undefined = hatbot_pb2.Criteria.ValueType(7)  # an open enum carries any number
+        request = hatbot_pb2.GuessRequest(words=["lake"], n_words=5, criteria=undefined)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Guess(request, timeout=10.0)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert str(caught.value.details()).startswith("criteria: ")
+
+
+@pytest.mark.parametrize(
+    ("value", "criteria"),
+    [
+        (hatbot_pb2.CRITERIA_UNSPECIFIED, "hard"),
+        (hatbot_pb2.CRITERIA_SOFT, "soft"),
+        (hatbot_pb2.CRITERIA_HARD, "hard"),
+    ],
+)
+def test_criteria_unspecified_is_the_safe_hard(value: int, criteria: str) -> None:
+    assert validation.criteria(value) == criteria

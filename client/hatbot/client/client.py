@@ -12,6 +12,7 @@ from typing import TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from hatbot.rules import Criteria
 from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
 
 T = TypeVar("T")
@@ -32,6 +33,13 @@ _RETRY_SERVICE_CONFIG = {
             },
         }
     ]
+}
+
+
+_CRITERIA = {
+    None: hatbot_pb2.CRITERIA_UNSPECIFIED,
+    "soft": hatbot_pb2.CRITERIA_SOFT,
+    "hard": hatbot_pb2.CRITERIA_HARD,
 }
 
 
@@ -104,9 +112,17 @@ class HatClient:
         request = hatbot_pb2.ExplainRequest(word=word, n_words=n_words)
         return list(self._call(self._hat.Explain, request).words)
 
-    def guess(self, words: Sequence[str], n_words: int = 5) -> list[str]:
-        """Guesses for the word behind the hints ``words`` (in revealed order), best first."""
-        request = hatbot_pb2.GuessRequest(words=list(words), n_words=n_words)
+    def guess(
+        self, words: Sequence[str], n_words: int = 5, criteria: Criteria | None = None
+    ) -> list[str]:
+        """Guesses for the word behind the hints ``words`` (in revealed order), best first.
+
+        Tell the host's ``criteria`` when known: under "soft" a guess may share a hint's stem
+        or contain a hint (the soft host keeps such hints); unsaid, guesses are safe for both.
+        """
+        request = hatbot_pb2.GuessRequest(
+            words=list(words), n_words=n_words, criteria=_CRITERIA[criteria]
+        )
         return list(self._call(self._hat.Guess, request).words)
 
     def model_info(self) -> ModelInfo:

@@ -107,7 +107,7 @@ def _play(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         players: dict[str, Player] = {}
         for name, target in targets.items():
             try:
-                players[name] = make_player(target, args.timeout)
+                players[name] = make_player(target, args.timeout, config.criteria)
             except (ImportError, AttributeError, TypeError) as exc:
                 parser.error(f"player {name}: cannot load {target}: {exc}")
             close = getattr(players[name], "close", None)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from hatbot.client import HatClient
+    from hatbot.rules import Criteria
 
 
 @runtime_checkable
@@ -45,11 +46,15 @@ def as_word_list(answer: object) -> list[str]:
 
 
 class GrpcPlayer:
-    """A player served over gRPC, reached with :class:`hatbot.client.HatClient`."""
+    """A player served over gRPC, reached with :class:`hatbot.client.HatClient`.
 
-    def __init__(self, target: str, timeout: float = 1.0) -> None:
+    ``criteria``, when given, is sent with every guess so the server knows the host's rules.
+    """
+
+    def __init__(self, target: str, timeout: float = 1.0, criteria: Criteria | None = None) -> None:
         self.target = target
         self.timeout = timeout
+        self.criteria = criteria
         self._client: HatClient | None = None
         # A call that outlived its deadline may still run while the next one connects.
         self._lock = threading.Lock()
@@ -69,7 +74,7 @@ class GrpcPlayer:
 
     def guess(self, words: list[str], n_words: int) -> list[str]:
         """Ask the server for guesses."""
-        return self._call(lambda client: client.guess(words, n_words))
+        return self._call(lambda client: client.guess(words, n_words, self.criteria))
 
     def _call(self, request: Callable[[HatClient], list[str]]) -> list[str]:
         from hatbot.client import HatError
@@ -139,15 +144,15 @@ def load_object(spec: str) -> Player:
 PYTHON_PREFIX = "py:"
 
 
-def make_player(target: str, timeout: float = 1.0) -> Player:
+def make_player(target: str, timeout: float = 1.0, criteria: Criteria | None = None) -> Player:
     """The player at ``target``.
 
     ``http://...`` or ``https://...``: the original REST protocol; ``py:module:attr``: a Python
     object in this process (a ``py:`` prefix because ``module:attr`` reads like gRPC's
-    ``host:port`` and ``unix:path``); anything else: a gRPC target.
+    ``host:port`` and ``unix:path``); anything else: a gRPC target, told the ``criteria``.
     """
     if target.startswith(("http://", "https://")):
         return RestPlayer(target, timeout)
     if target.startswith(PYTHON_PREFIX):
         return load_object(target.removeprefix(PYTHON_PREFIX))
-    return GrpcPlayer(target, timeout)
+    return GrpcPlayer(target, timeout, criteria)

@@ -25,29 +25,31 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hatbot/v1/hatbot.proto\x12\thatbot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x0e\x45xplainRequest\x12\x0c\n\x04word\x18\x01 \x01(\t\x12\x0f\n\x07n_words\x18\x02 \x01(\x05\"7\n\x0f\x45xplainResponse\x12\r\n\x05words\x18\x01 \x03(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\".\n\x0cGuessRequest\x12\r\n\x05words\x18\x01 \x03(\t\x12\x0f\n\x07n_words\x18\x02 \x01(\x05\"5\n\rGuessResponse\x12\r\n\x05words\x18\x01 \x03(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"\x15\n\x13GetModelInfoRequest\";\n\x14GetModelInfoResponse\x12#\n\x05model\x18\x01 \x01(\x0b\x32\x14.hatbot.v1.ModelInfo\"\xed\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x15\n\rcorpus_sha256\x18\x03 \x01(\t\x12\x17\n\x0fvocabulary_size\x18\x04 \x01(\x05\x12\x13\n\x0bvector_size\x18\x05 \x01(\x05\x12)\n\x05\x61nnoy\x18\x06 \x01(\x0b\x32\x1a.hatbot.v1.AnnoyParameters\x12,\n\x08\x62uilt_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08strategy\x18\x08 \x01(\t\x12\x11\n\talgorithm\x18\t \x01(\t\"D\n\x0f\x41nnoyParameters\x12\x0f\n\x07n_trees\x18\x01 \x01(\x05\x12\x10\n\x08search_k\x18\x02 \x01(\x05\x12\x0e\n\x06metric\x18\x03 \x01(\t2\xdb\x01\n\nHatService\x12@\n\x07\x45xplain\x12\x19.hatbot.v1.ExplainRequest\x1a\x1a.hatbot.v1.ExplainResponse\x12:\n\x05Guess\x12\x17.hatbot.v1.GuessRequest\x1a\x18.hatbot.v1.GuessResponse\x12O\n\x0cGetModelInfo\x12\x1e.hatbot.v1.GetModelInfoRequest\x1a\x1f.hatbot.v1.GetModelInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16hatbot/v1/hatbot.proto\x12\thatbot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"/\n\x0e\x45xplainRequest\x12\x0c\n\x04word\x18\x01 \x01(\t\x12\x0f\n\x07n_words\x18\x02 \x01(\x05\"7\n\x0f\x45xplainResponse\x12\r\n\x05words\x18\x01 \x03(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"U\n\x0cGuessRequest\x12\r\n\x05words\x18\x01 \x03(\t\x12\x0f\n\x07n_words\x18\x02 \x01(\x05\x12%\n\x08\x63riteria\x18\x03 \x01(\x0e\x32\x13.hatbot.v1.Criteria\"5\n\rGuessResponse\x12\r\n\x05words\x18\x01 \x03(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\"\x15\n\x13GetModelInfoRequest\";\n\x14GetModelInfoResponse\x12#\n\x05model\x18\x01 \x01(\x0b\x32\x14.hatbot.v1.ModelInfo\"\xed\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x15\n\rcorpus_sha256\x18\x03 \x01(\t\x12\x17\n\x0fvocabulary_size\x18\x04 \x01(\x05\x12\x13\n\x0bvector_size\x18\x05 \x01(\x05\x12)\n\x05\x61nnoy\x18\x06 \x01(\x0b\x32\x1a.hatbot.v1.AnnoyParameters\x12,\n\x08\x62uilt_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08strategy\x18\x08 \x01(\t\x12\x11\n\talgorithm\x18\t \x01(\t\"D\n\x0f\x41nnoyParameters\x12\x0f\n\x07n_trees\x18\x01 \x01(\x05\x12\x10\n\x08search_k\x18\x02 \x01(\x05\x12\x0e\n\x06metric\x18\x03 \x01(\t*J\n\x08\x43riteria\x12\x18\n\x14\x43RITERIA_UNSPECIFIED\x10\x00\x12\x11\n\rCRITERIA_SOFT\x10\x01\x12\x11\n\rCRITERIA_HARD\x10\x02\x32\xdb\x01\n\nHatService\x12@\n\x07\x45xplain\x12\x19.hatbot.v1.ExplainRequest\x1a\x1a.hatbot.v1.ExplainResponse\x12:\n\x05Guess\x12\x17.hatbot.v1.GuessRequest\x1a\x18.hatbot.v1.GuessResponse\x12O\n\x0cGetModelInfo\x12\x1e.hatbot.v1.GetModelInfoRequest\x1a\x1f.hatbot.v1.GetModelInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'hatbot.v1.hatbot_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CRITERIA']._serialized_start=712
+  _globals['_CRITERIA']._serialized_end=786
   _globals['_EXPLAINREQUEST']._serialized_start=70
   _globals['_EXPLAINREQUEST']._serialized_end=117
   _globals['_EXPLAINRESPONSE']._serialized_start=119
   _globals['_EXPLAINRESPONSE']._serialized_end=174
   _globals['_GUESSREQUEST']._serialized_start=176
-  _globals['_GUESSREQUEST']._serialized_end=222
-  _globals['_GUESSRESPONSE']._serialized_start=224
-  _globals['_GUESSRESPONSE']._serialized_end=277
-  _globals['_GETMODELINFOREQUEST']._serialized_start=279
-  _globals['_GETMODELINFOREQUEST']._serialized_end=300
-  _globals['_GETMODELINFORESPONSE']._serialized_start=302
-  _globals['_GETMODELINFORESPONSE']._serialized_end=361
-  _globals['_MODELINFO']._serialized_start=364
-  _globals['_MODELINFO']._serialized_end=601
-  _globals['_ANNOYPARAMETERS']._serialized_start=603
-  _globals['_ANNOYPARAMETERS']._serialized_end=671
-  _globals['_HATSERVICE']._serialized_start=674
-  _globals['_HATSERVICE']._serialized_end=893
+  _globals['_GUESSREQUEST']._serialized_end=261
+  _globals['_GUESSRESPONSE']._serialized_start=263
+  _globals['_GUESSRESPONSE']._serialized_end=316
+  _globals['_GETMODELINFOREQUEST']._serialized_start=318
+  _globals['_GETMODELINFOREQUEST']._serialized_end=339
+  _globals['_GETMODELINFORESPONSE']._serialized_start=341
+  _globals['_GETMODELINFORESPONSE']._serialized_end=400
+  _globals['_MODELINFO']._serialized_start=403
+  _globals['_MODELINFO']._serialized_end=640
+  _globals['_ANNOYPARAMETERS']._serialized_start=642
+  _globals['_ANNOYPARAMETERS']._serialized_end=710
+  _globals['_HATSERVICE']._serialized_start=789
+  _globals['_HATSERVICE']._serialized_end=1008
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -18,6 +19,34 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _Criteria:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CriteriaEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Criteria.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CRITERIA_UNSPECIFIED: _Criteria.ValueType  # 0
+    """Not said: guesses are chosen as for CRITERIA_HARD, which is safe in both modes."""
+    CRITERIA_SOFT: _Criteria.ValueType  # 1
+    """Soft: the host keeps a hint that shares the word's stem or is part of the word, so a
+    guess may share a hint's stem or contain a hint.
+    """
+    CRITERIA_HARD: _Criteria.ValueType  # 2
+    """Hard: the host drops such hints, so no guess shares a hint's stem or contains a hint."""
+
+class Criteria(_Criteria, metaclass=_CriteriaEnumTypeWrapper):
+    """Criteria is how the host cleans hints and judges guesses, as far as a guesser cares."""
+
+CRITERIA_UNSPECIFIED: Criteria.ValueType  # 0
+"""Not said: guesses are chosen as for CRITERIA_HARD, which is safe in both modes."""
+CRITERIA_SOFT: Criteria.ValueType  # 1
+"""Soft: the host keeps a hint that shares the word's stem or is part of the word, so a
+guess may share a hint's stem or contain a hint.
+"""
+CRITERIA_HARD: Criteria.ValueType  # 2
+"""Hard: the host drops such hints, so no guess shares a hint's stem or contains a hint."""
+Global___Criteria: _TypeAlias = Criteria  # noqa: Y015
 
 @_typing.final
 class ExplainRequest(_message.Message):
@@ -87,8 +116,13 @@ class GuessRequest(_message.Message):
 
     WORDS_FIELD_NUMBER: _builtins.int
     N_WORDS_FIELD_NUMBER: _builtins.int
+    CRITERIA_FIELD_NUMBER: _builtins.int
     n_words: _builtins.int
     """How many guesses to return: 1 to 100, otherwise INVALID_ARGUMENT."""
+    criteria: Global___Criteria.ValueType
+    """The host's criteria, when the caller knows them; a value not defined here is rejected
+    with INVALID_ARGUMENT.
+    """
     @_builtins.property
     def words(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Hints in the order they were revealed: 1 to 50 entries, each 1 to 64 characters. They are
@@ -101,10 +135,11 @@ class GuessRequest(_message.Message):
         *,
         words: _abc.Iterable[_builtins.str] | None = ...,
         n_words: _builtins.int = ...,
+        criteria: Global___Criteria.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["n_words", b"n_words", "words", b"words"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["criteria", b"criteria", "n_words", b"n_words", "words", b"words"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -123,7 +158,9 @@ class GuessResponse(_message.Message):
     @_builtins.property
     def words(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Guesses, lowercase letters only, best first, at most n_words of them. Never one of the
-        hints, a word sharing a hint's Snowball stem, or a repeat. Empty when no hint is known.
+        hints, a word contained in a hint, a word within 2 edits of a hint, or a repeat; unless
+        the request's criteria are CRITERIA_SOFT, also never a word that shares a hint's Snowball
+        stem or contains a hint. Empty when no hint is known.
         """
 
     def __init__(

@@ -10,9 +10,22 @@ import numpy as np
 import numpy.typing as npt
 
 from hatbot import rules
+from hatbot.rules import Criteria
 from hatbot.server.tables import StrategyTables
 
 Scores = npt.NDArray[np.float32]
+
+
+def possible(word: str, hint: str, criteria: Criteria) -> bool:
+    """Whether ``word`` can be the secret word once the host has kept ``hint``.
+
+    Both modes drop hints containing the word or within two edits of it; the hard mode also
+    drops hints sharing its stem or contained in it. The soft mode keeps those (``protect`` for
+    ``protection``), and opponents' explainers give them often.
+    """
+    if criteria == "hard":
+        return rules.is_legal_hint(word, hint)
+    return word not in hint and rules.edit_distance(word, hint) >= rules.MIN_EDIT_DISTANCE
 
 
 @dataclass(frozen=True)
@@ -32,8 +45,8 @@ class Guesser:
 
     A candidate related to all hints beats one close to a single hint, and a candidate that has
     the hint among its own nearest neighbours gains a little. Guesses are one form per
-    singular/plural group; nothing the hints make impossible is guessed (a hint, its stem, a part of
-    it, a word within two edits). A guesser still asked after hint i has guessed wrong so far,
+    singular/plural group; nothing the hints make impossible under the host's criteria is
+    guessed (see :func:`possible`). A guesser still asked after hint i has guessed wrong so far,
     so its own (deterministic) guesses for the shorter prefixes are not repeated.
     """
 
@@ -68,14 +81,18 @@ class Guesser:
             result = result + self.params.ngram_weight * self.tables.ngram_similarities(hint)
         return result.astype(np.float32)
 
-    def _compute_guesses(self, hints: tuple[str, ...], n_words: int) -> tuple[str, ...]:
+    def _compute_guesses(
+        self, hints: tuple[str, ...], n_words: int, criteria: Criteria
+    ) -> tuple[str, ...]:
         banned: set[int] = set()
         for end in range(1, len(hints)):
-            for word in self._guesses(hints[:end], n_words):
+            for word in self._guesses(hints[:end], n_words, criteria):
                 banned.add(int(self.tables.group[self.tables.row[word]]))
-        return tuple(self._rank(hints, n_words, banned))
+        return tuple(self._rank(hints, n_words, banned, criteria))
 
-    def _rank(self, hints: tuple[str, ...], n_words: int, banned: set[int]) -> list[str]:
+    def _rank(
+        self, hints: tuple[str, ...], n_words: int, banned: set[int], criteria: Criteria
+    ) -> list[str]:
         total: Scores | None = None
         for position, hint in enumerate(hints):
             scores = self._hint_scores(hint)
@@ -95,12 +112,12 @@ class Guesser:
             if int(group) in banned or groups[group] == -np.inf:
                 continue
             word = self.tables.words[self.tables.representative[group]]
-            if all(rules.is_legal_hint(word, hint) for hint in hints):
+            if all(possible(word, hint, criteria) for hint in hints):
                 guesses.append(word)
                 if len(guesses) == n_words:
                     break
         return guesses
 
-    def guess(self, hints: Sequence[str], n_words: int) -> list[str]:
+    def guess(self, hints: Sequence[str], n_words: int, criteria: Criteria = "hard") -> list[str]:
         """Up to ``n_words`` guesses for normalised ``hints``, best first."""
-        return list(self._guesses(tuple(hints), n_words))
+        return list(self._guesses(tuple(hints), n_words, criteria))

@@ -54,9 +54,9 @@ class Answerer:
         checked_word, n = validation.secret_word(word), validation.n_words(n_words)
         return self.strategy.explain(checked_word, n)
 
-    def guess(self, words: Sequence[str], n_words: int) -> list[str]:
+    def guess(self, words: Sequence[str], n_words: int, criteria: int = 0) -> list[str]:
         hints, n = validation.hints(words), validation.n_words(n_words)
-        return self.strategy.guess(hints, n)
+        return self.strategy.guess(hints, n, validation.criteria(criteria))
 
 
 class HatService(hatbot_pb2_grpc.HatServiceServicer):
@@ -87,7 +87,9 @@ class HatService(hatbot_pb2_grpc.HatServiceServicer):
         self, request: hatbot_pb2.GuessRequest, context: grpc.ServicerContext
     ) -> hatbot_pb2.GuessResponse:
         answerer = self._ready(context)
-        words = self._answer(context, lambda: answerer.guess(request.words, request.n_words))
+        words = self._answer(
+            context, lambda: answerer.guess(request.words, request.n_words, request.criteria)
+        )
         return hatbot_pb2.GuessResponse(words=words, model_version=answerer.model.version)
 
     def GetModelInfo(

@@ -7,6 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
+from hatbot.rules import Criteria
 from hatbot.server.explainer import Explainer, ExplainerParams
 from hatbot.server.guesser import Guesser, GuesserParams
 from hatbot.server.model import WordModel
@@ -22,8 +23,9 @@ class Strategy(Protocol):
         """Up to ``n_words`` hints for ``word`` (lowercase letters), strongest first."""
         ...
 
-    def guess(self, hints: Sequence[str], n_words: int) -> list[str]:
-        """Up to ``n_words`` guesses for the word behind ``hints`` (normalised), best first."""
+    def guess(self, hints: Sequence[str], n_words: int, criteria: Criteria = "hard") -> list[str]:
+        """Up to ``n_words`` guesses for the word behind ``hints`` (normalised), best first,
+        possible under the host's ``criteria``."""
         ...
 
 
@@ -46,7 +48,7 @@ class BaselineStrategy:
         rows, _ = self.model.nearest(self.model.vector(row), n_words + 1)
         return [self.model.words[r] for r in rows if r != row][:n_words]
 
-    def guess(self, hints: Sequence[str], n_words: int) -> list[str]:
+    def guess(self, hints: Sequence[str], n_words: int, criteria: Criteria = "hard") -> list[str]:
         known = [r for r in map(self.model.row, hints) if r is not None]
         if not known:
             return []
@@ -73,8 +75,8 @@ class GameStrategy:
     def explain(self, word: str, n_words: int) -> list[str]:
         return self.explainer.explain(word, n_words)
 
-    def guess(self, hints: Sequence[str], n_words: int) -> list[str]:
-        return self.guesser.guess(hints, n_words)
+    def guess(self, hints: Sequence[str], n_words: int, criteria: Criteria = "hard") -> list[str]:
+        return self.guesser.guess(hints, n_words, criteria)
 
 
 STRATEGIES: dict[str, type[GameStrategy] | type[BaselineStrategy]] = {

@@ -6,6 +6,8 @@ import re
 from collections.abc import Sequence
 
 from hatbot import rules
+from hatbot.rules import Criteria
+from hatbot.v1 import hatbot_pb2
 
 MAX_WORD_LENGTH = 64
 MAX_N_WORDS = 100
@@ -41,6 +43,15 @@ def n_words(value: int, field: str = "n_words") -> int:
     if not 1 <= value <= MAX_N_WORDS:
         raise InvalidArgumentError(field, f"must be between 1 and {MAX_N_WORDS}, got {value}")
     return value
+
+
+def criteria(value: int, field: str = "criteria") -> Criteria:
+    """The host's criteria from the contract's enum; unspecified means the safe "hard"."""
+    if value == hatbot_pb2.CRITERIA_SOFT:
+        return "soft"
+    if value in (hatbot_pb2.CRITERIA_UNSPECIFIED, hatbot_pb2.CRITERIA_HARD):
+        return "hard"
+    raise InvalidArgumentError(field, f"must be a defined Criteria value, got {value}")
 
 
 def hints(values: Sequence[str], field: str = "words") -> list[str]:
