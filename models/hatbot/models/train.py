@@ -60,7 +60,8 @@ class TrainSettings:
 
 #: Views trained beside the main one by default, so answers do not rest on one model's quirks:
 #: skip-grams over every token (narrow and wide windows: neighbours of the same kind, like a
-#: CBOW model's) and count-based PPMI-SVD models with and without stop words.
+#: CBOW model's), count-based PPMI-SVD models with and without stop words, and a FastText
+#: skip-gram, whose sub-word neighbours are what FastText opponents' guessers see.
 DEFAULT_EXTRA_VIEWS: dict[str, TrainSettings] = {
     "ppmi": TrainSettings(algorithm="ppmi-svd", vector_size=300, window=5, min_count=8),
     "sg2": TrainSettings(stream="all", vector_size=150, window=3, negative=5, epochs=8, seed=7),
@@ -69,6 +70,15 @@ DEFAULT_EXTRA_VIEWS: dict[str, TrainSettings] = {
     ),
     "sg3": TrainSettings(
         stream="all", vector_size=120, window=6, min_count=8, negative=8, epochs=6, seed=3
+    ),
+    "ft": TrainSettings(
+        algorithm="fasttext-skipgram",
+        stream="all",
+        vector_size=120,
+        window=4,
+        negative=5,
+        epochs=6,
+        seed=5,
     ),
 }
 

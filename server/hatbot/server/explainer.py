@@ -27,9 +27,9 @@ class ExplainerParams:
     hint_min_count: int = 20
     rare_penalty: float = 0.3  # per unit of log count below preferred_count
     preferred_count: int = 100
-    subword_weight: float = 3.5  # weight of a simulated sub-word (FastText-like) guesser
-    subword_share: float = 0.5  # its score: (1 - share) * cos(subword_view) + share * n-grams
-    subword_view: str = "sg2"
+    subword_weight: float = 2.5  # weight of a simulated sub-word (FastText-like) guesser
+    subword_share: float = 0.15  # its score: (1 - share) * cos(subword_view) + share * n-grams
+    subword_view: str = "ft"
     ngram_competitors: int = 10  # each hint's n-gram neighbours a sub-word guesser may answer
     greedy_steps: int = 5  # hints chosen by the full simulation; later ones keep that order
 
