@@ -108,3 +108,11 @@ def test_only_soft_criteria_allow_guesses_sharing_a_hint_stem(strategy: GameStra
     for guesses in (soft, hard):  # never what neither criteria allow
         assert all("program" not in guess or len(guess) - len("program") > 2 for guess in guesses)
         assert all(guess not in "program" for guess in guesses)
+
+
+def test_soft_guesses_take_the_form_that_also_finds_the_others(strategy: GameStrategy) -> None:
+    soft = strategy.guess(["boat"], 20, "soft")
+    hard = strategy.guess(["boat"], 20, "hard")
+    assert {"rivers", "lakes", "waves"} <= set(soft)  # "rivers" finds "river" too when soft
+    assert not {"river", "lake", "wave"} & set(soft)
+    assert {"river", "lake", "wave"} <= set(hard)  # only the exact word counts when hard

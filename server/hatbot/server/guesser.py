@@ -102,7 +102,10 @@ class Guesser:
         if total is None or len(total) == 0:
             return []
         total = total + self.params.frequency_prior * self.tables.log_counts
-        groups = np.full(len(self.tables.representative), -np.inf, np.float32)
+        representative = (
+            self.tables.soft_representative if criteria == "soft" else self.tables.representative
+        )
+        groups = np.full(len(representative), -np.inf, np.float32)
         np.maximum.at(groups, self.tables.group, total)
         considered = min(len(groups), 8 * n_words + 40)
         top = np.argpartition(-groups, considered - 1)[:considered]
@@ -111,7 +114,7 @@ class Guesser:
         for group in top:
             if int(group) in banned or groups[group] == -np.inf:
                 continue
-            word = self.tables.words[self.tables.representative[group]]
+            word = self.tables.words[representative[group]]
             if all(possible(word, hint, criteria) for hint in hints):
                 guesses.append(word)
                 if len(guesses) == n_words:

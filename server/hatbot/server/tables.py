@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from hatbot import rules
 from hatbot.models import neighbours
-from hatbot.server.model import Vector, WordModel
+from hatbot.server.model import Rows, Vector, WordModel
 
 
 def singular(word: str) -> str:
@@ -30,7 +30,7 @@ class StrategyTables:
     """Views of one model with their neighbour tables over the candidate vocabulary.
 
     Row ``i`` of every table is candidate word ``words[i]``. Singular and plural form a group,
-    guessed as one representative form (a soft host counts "disks" for "disk" anyway).
+    guessed as one representative form.
     """
 
     def __init__(self, views: Mapping[str, WordModel]) -> None:
@@ -49,23 +49,36 @@ class StrategyTables:
         self.ngrams, self.ngram_columns = neighbours.ngram_matrix(words)
         self.ngrams_by_column = self.ngrams.tocsc()
         self.stems = [rules.stem(word) for word in words]
-        self.group, self.representative = self._inflection_groups()
+        self.group, self.representative, self.soft_representative = self._inflection_groups()
 
-    def _inflection_groups(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """Group numbers of the candidates and each group's representative row: the singular
-        when it is a candidate, else the most frequent form."""
+    def _inflection_groups(self) -> tuple[Rows, Rows, Rows]:
+        """Group numbers of the candidates and each group's guess, for the hard and the soft
+        criteria: the singular when it is a candidate, else the most frequent form; under the
+        soft criteria the form that also finds most of the group ("disks" finds "disk" too)."""
         members: dict[str, list[int]] = {}
         for row, word in enumerate(self.words):
             members.setdefault(singular(word), []).append(row)
         group = np.empty(len(self.words), np.int64)
         representative = np.empty(len(members), np.int64)
+        soft_representative = np.empty(len(members), np.int64)
         for number, (key, rows) in enumerate(members.items()):
             best = self.row.get(key)
             if best is None:
                 best = max(rows, key=lambda row: (self.counts[row], -row))
             representative[number] = best
+            soft_representative[number] = max(
+                rows, key=lambda guess: (self._soft_cover(guess, rows), guess == best)
+            )
             group[rows] = number
-        return group, representative
+        return group, representative, soft_representative
+
+    def _soft_cover(self, guess: int, rows: list[int]) -> int:
+        """Occurrences of the words among ``rows`` that a soft host counts ``guess`` for."""
+        return sum(
+            int(self.counts[row])
+            for row in rows
+            if rules.is_guessed(self.words[row], [self.words[guess]], "soft")
+        )
 
     def vector(self, view: str, word: str) -> Vector | None:
         """``word``'s unit vector in ``view``: a candidate's table row, else the view's own."""
