@@ -89,11 +89,14 @@ class Explainer:
 
     def _not_matching(self, competitors: set[int], word: str, row: int | None) -> Rows:
         """Competitors that would not count as finding ``word`` in the soft criterion."""
+        words = self.tables.words
+        # A guess containing the word is len(guess) - len(word) edits from it.
         return np.array(
             sorted(
                 r
                 for r in competitors
-                if r != row and not rules.is_guessed(word, [self.tables.words[r]], "soft")
+                if r != row
+                and not (word in words[r] and len(words[r]) - len(word) < rules.MAX_GUESS_DISTANCE)
             ),
             np.int64,
         )
