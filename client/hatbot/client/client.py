@@ -6,12 +6,12 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from hatbot.closing import Closing
 from hatbot.rules import Criteria
 from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
 
@@ -70,7 +70,7 @@ class ModelInfo:
     algorithm: str
 
 
-class HatClient:
+class HatClient(Closing):
     """A connection to a hatbot server; use as a context manager or call :meth:`close`.
 
     ``timeout`` is the deadline in seconds of every call (the game host allows about 1 s);
@@ -85,17 +85,6 @@ class HatClient:
         self._channel = grpc.insecure_channel(target, options=options)
         self._hat = hatbot_pb2_grpc.HatServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
-
-    def __enter__(self) -> HatClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the channel; later calls fail."""

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TextIO
 
+from hatbot.closing import Closing
 
-class GameLog:
+
+class GameLog(Closing):
     """Writes log records to ``stream``, flushing after each so a crash loses none."""
 
     def __init__(self, stream: TextIO) -> None:
@@ -28,17 +29,6 @@ class GameLog:
     def close(self) -> None:
         """Close the underlying stream."""
         self._stream.close()
-
-    def __enter__(self) -> GameLog:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:

@@ -12,10 +12,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from types import TracebackType
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from hatbot.closing import Closing
 
 SERVICE_NAME = "hatbot.v1.HatService"
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -34,7 +35,7 @@ def health_status(address: str, service: str = "", timeout: float = 2.0) -> int 
         return int(response.status)
 
 
-class ServerProcess:
+class ServerProcess(Closing):
     """A ``python -m hatbot.cli serve`` child on 127.0.0.1 and free ports (``--port 0``).
 
     Started at construction; ``extra`` are more ``serve`` arguments (``"--http-port", "0"``
@@ -130,17 +131,21 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.kill()
             raise RuntimeError(f"server ignored SIGTERM; stderr:\n{self.log}") from None
-        self._close()
+        self._release_log_pipe()
         return code
+
+    def close(self) -> None:
+        """Stop the child with SIGTERM (see :meth:`terminate`)."""
+        self.terminate()
 
     def kill(self) -> None:
         """Kill the child if it still runs and reap it."""
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(WAIT_SECONDS)
-        self._close()
+        self._release_log_pipe()
 
-    def _close(self) -> None:
+    def _release_log_pipe(self) -> None:
         self._reader.join(WAIT_SECONDS)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
@@ -152,11 +157,3 @@ class ServerProcess:
             self.kill()
             raise
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.terminate()
