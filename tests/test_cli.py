@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -67,6 +68,18 @@ def test_serve_without_a_model_fails_clearly(tmp_path: Path, cli: Cli) -> None:
     assert result.returncode != 0
     assert "not a model directory" in result.stderr
     assert str(missing) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_a_model_without_strategy_tables_fails_clearly(
+    tiny_model: Path, tmp_path: Path, cli: Cli
+) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(tiny_model, old)
+    shutil.rmtree(old / "strategy")
+    result = cli("serve", "--model", str(old), "--port", "0")
+    assert result.returncode == 1
+    assert "no neighbour tables" in result.stderr
     assert "Traceback" not in result.stderr
 
 

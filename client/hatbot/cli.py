@@ -89,14 +89,18 @@ def _serve(args: argparse.Namespace) -> int:
             return 1
         logging.getLogger("hatbot").info("no default model at %s: training it", model_dir)
         train(None, model_dir, extra_views=DEFAULT_EXTRA_VIEWS)
-    return serve(
-        model_dir,
-        host=args.host,
-        port=args.port,
-        strategy=args.strategy,
-        grace_seconds=args.grace,
-        http_port=args.http_port,
-    )
+    try:
+        return serve(
+            model_dir,
+            host=args.host,
+            port=args.port,
+            strategy=args.strategy,
+            grace_seconds=args.grace,
+            http_port=args.http_port,
+        )
+    except (OSError, ValueError) as error:  # a model that cannot load, a port that cannot bind
+        print(f"hatbot serve: {error}", file=sys.stderr)
+        return 1
 
 
 def _client_call(args: argparse.Namespace) -> int:

@@ -106,6 +106,11 @@ class StrategyTables:
 
 def load_tables(model: WordModel) -> StrategyTables:
     """The tables of ``model``'s directory: its main view and every extra view."""
+    if not (model.directory / neighbours.DIRECTORY / "words.txt").is_file():
+        raise ValueError(
+            f"{model.directory} has no neighbour tables for the default strategy (an older "
+            "model?): retrain it with `hatbot train --force`, or serve it with --strategy baseline"
+        )
     views = {neighbours.MAIN_VIEW: model}
     for view in model.manifest.views:
         views[view] = WordModel(model.directory, view)
