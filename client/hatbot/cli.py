@@ -10,7 +10,8 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 DEFAULT_ADDR = os.environ.get("HATBOT_ADDR", "localhost:50051")
@@ -83,12 +84,14 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError as error:
         return _server_extra_missing(error)
     model_dir = args.model or default_model_dir()
+    prepare: Callable[[], object] | None = None
     if not (model_dir / MANIFEST).is_file():
         if args.model is not None:
             print(f"hatbot serve: not a model directory: {model_dir}", file=sys.stderr)
             return 1
         logging.getLogger("hatbot").info("no default model at %s: training it", model_dir)
-        train(None, model_dir, extra_views=DEFAULT_EXTRA_VIEWS)
+        prepare = partial(train, None, model_dir, extra_views=DEFAULT_EXTRA_VIEWS)
+
     try:
         return serve(
             model_dir,
@@ -97,6 +100,7 @@ def _serve(args: argparse.Namespace) -> int:
             strategy=args.strategy,
             grace_seconds=args.grace,
             http_port=args.http_port,
+            prepare=prepare,
         )
     except (OSError, ValueError) as error:  # a model that cannot load, a port that cannot bind
         print(f"hatbot serve: {error}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from pathlib import Path
 from types import FrameType
@@ -73,11 +74,13 @@ def serve(
     grace_seconds: float = 5.0,
     max_workers: int = 16,
     http_port: int | None = None,
+    prepare: Callable[[], object] | None = None,
 ) -> int:
     """Serve ``model_dir`` until SIGTERM or SIGINT, then drain and return the exit code 0.
 
     The port is bound (and announced on the log as ``listening on HOST:PORT``) before the
-    model loads, so load balancers see NOT_SERVING rather than a refused connection.
+    model loads, so load balancers see NOT_SERVING rather than a refused connection;
+    ``prepare`` (for example, training a missing default model) runs after that, too.
     With ``http_port`` the same answers are also served over HTTP (see
     :mod:`hatbot.server.rest`), bound and stopped alongside gRPC.
     """
@@ -112,6 +115,8 @@ def serve(
     try:
         if http is not None:
             http.start()
+        if prepare is not None:
+            prepare()
         model = WordModel(model_dir)
         chosen = make_strategy(strategy, model)
         model.warm_up()
