@@ -2,9 +2,9 @@
 
 Over a shared *candidate vocabulary* (words every view knows, common enough to be hints or
 guesses, not stop words) each view gets its vectors restricted to those words, every word's
-100 nearest neighbours, its hubness (mean cosine to its 10 nearest neighbours) and the reverse
-lists (which words have it among their neighbours, at what rank); a character n-gram table
-gives the neighbours a sub-word model (FastText) would see.
+100 nearest neighbours by Annoy search over them, its hubness (mean cosine to its 10 nearest
+neighbours) and the reverse lists (which words have it among their neighbours, at what rank);
+a character n-gram table gives the neighbours a sub-word model (FastText) would see.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from annoy import AnnoyIndex
 from scipy import sparse
 
+from hatbot.models.store import AnnoySettings
 from hatbot.models.vocabulary import STOP_WORDS
 
 DIRECTORY = "strategy"
@@ -28,6 +30,9 @@ CANDIDATE_MIN_COUNT = 10
 NEIGHBOURS = 100
 HUB_NEIGHBOURS = 10
 NGRAM_NEIGHBOURS = 20
+# Nodes Annoy inspects per table query: recall@100 0.97 on the 20 Newsgroups candidates
+# (10 trees), against 0.92 at the serving default of 5000.
+TABLE_SEARCH_K = 10_000
 _BLOCK = 2048
 _LETTERS = re.compile(r"[a-z]{3,}")
 
@@ -85,20 +90,30 @@ class ViewTables:
     reverse_ranks: npt.NDArray[np.int16]  # the word's rank in each of those lists
 
 
-def view_tables(vectors: npt.NDArray[np.float32]) -> ViewTables:
-    """Exact neighbour tables of unit ``vectors`` (blocks of a V x V product; seconds)."""
+def _nearest(index: AnnoyIndex, vectors: npt.NDArray[np.float32], row: int, k: int) -> list[int]:
+    """The ``k`` rows nearest to ``row`` by Annoy, completed exactly if Annoy stops short."""
+    found = [r for r in index.get_nns_by_item(row, k + 1, search_k=TABLE_SEARCH_K) if r != row]
+    if len(found) < k:
+        exact = np.argsort(-(vectors @ vectors[row]), kind="stable").tolist()
+        found += [r for r in exact if r != row and r not in found]
+    return found[:k]
+
+
+def view_tables(vectors: npt.NDArray[np.float32], annoy: AnnoySettings, seed: int) -> ViewTables:
+    """Neighbour tables of unit ``vectors`` from an Annoy index over them."""
     size = len(vectors)
     k = max(0, min(NEIGHBOURS, size - 1))
+    index = AnnoyIndex(vectors.shape[1], annoy.metric)
+    index.set_seed(seed)
+    for row, vector in enumerate(vectors):
+        index.add_item(row, vector)
+    index.build(annoy.n_trees, n_jobs=1)
     knn = np.empty((size, k), np.int32)
-    hub = np.empty(size, np.float32)
-    for start in range(0, size, _BLOCK):
-        similarity = vectors[start : start + _BLOCK] @ vectors.T
-        rows = np.arange(len(similarity))
-        similarity[rows, start + rows] = -np.inf  # a word is not its own neighbour
-        top = _top_k(similarity, k)
-        knn[start : start + _BLOCK] = top
-        nearest = np.take_along_axis(similarity, top[:, :HUB_NEIGHBOURS], axis=1)
-        hub[start : start + _BLOCK] = nearest.mean(axis=1) if k else 0.0
+    hub = np.zeros(size, np.float32)
+    for row in range(size):
+        knn[row] = _nearest(index, vectors, row, k)
+        if k:
+            hub[row] = float(np.mean(vectors[knn[row, :HUB_NEIGHBOURS]] @ vectors[row]))
     flat = knn.ravel()
     order = np.argsort(flat, kind="stable")
     pointers = np.zeros(size + 1, np.int64)

@@ -188,7 +188,9 @@ def build_index(
     index.save(str(path))
 
 
-def build_tables(views: Mapping[str, KeyedVectors], directory: Path) -> int:
+def build_tables(
+    views: Mapping[str, KeyedVectors], directory: Path, annoy: AnnoySettings, seed: int
+) -> int:
     """Write the strategy's neighbour tables for ``views`` (main view first); their size."""
     main = views[neighbours.MAIN_VIEW]
     words = neighbours.candidate_vocabulary(
@@ -199,7 +201,9 @@ def build_tables(views: Mapping[str, KeyedVectors], directory: Path) -> int:
     counts = np.array([main.get_vecattr(word, "count") for word in words], np.int64)
     tables = {
         view: neighbours.view_tables(
-            np.ascontiguousarray(kv.vectors[[kv.key_to_index[w] for w in words]], np.float32)
+            np.ascontiguousarray(kv.vectors[[kv.key_to_index[w] for w in words]], np.float32),
+            annoy,
+            seed,
         )
         for view, kv in views.items()
     }
@@ -278,7 +282,7 @@ def train(
             }
 
         mark = time.perf_counter()
-        candidates = build_tables(trained, staged / neighbours.DIRECTORY)
+        candidates = build_tables(trained, staged / neighbours.DIRECTORY, annoy, settings.seed)
         timings["tables"] = time.perf_counter() - mark
         log.info("neighbour tables of %d candidate words in %.1fs", candidates, timings["tables"])
 
