@@ -282,6 +282,9 @@ class BlockingStrategy:
         self.entered = threading.Event()
         self.release = threading.Event()
 
+    def warm_up(self) -> None:
+        pass
+
     def explain(self, word: str, n_words: int) -> list[str]:
         self.entered.set()
         self.release.wait(WAIT_SECONDS)

@@ -119,7 +119,7 @@ def serve(
             prepare()
         model = WordModel(model_dir)
         chosen = make_strategy(strategy, model)
-        model.warm_up()
+        chosen.warm_up()
     except BaseException:
         server.stop(None)
         if http is not None:

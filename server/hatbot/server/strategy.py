@@ -19,6 +19,10 @@ class Strategy(Protocol):
 
     name: str
 
+    def warm_up(self) -> None:
+        """Read the memory-mapped data once, so that the first calls are not slow."""
+        ...
+
     def explain(self, word: str, n_words: int) -> list[str]:
         """Up to ``n_words`` hints for ``word`` (lowercase letters), strongest first."""
         ...
@@ -40,6 +44,9 @@ class BaselineStrategy:
 
     def __init__(self, model: WordModel) -> None:
         self.model = model
+
+    def warm_up(self) -> None:
+        self.model.warm_up()
 
     def explain(self, word: str, n_words: int) -> list[str]:
         row = self.model.row(word)
@@ -68,9 +75,12 @@ class GameStrategy:
         explainer: ExplainerParams | None = None,
         guesser: GuesserParams | None = None,
     ) -> None:
-        tables = load_tables(model)
-        self.explainer = Explainer(tables, explainer)
-        self.guesser = Guesser(tables, guesser)
+        self.tables = load_tables(model)
+        self.explainer = Explainer(self.tables, explainer)
+        self.guesser = Guesser(self.tables, guesser)
+
+    def warm_up(self) -> None:
+        self.tables.warm_up()
 
     def explain(self, word: str, n_words: int) -> list[str]:
         return self.explainer.explain(word, n_words)

@@ -80,6 +80,15 @@ class StrategyTables:
             if rules.is_guessed(self.words[row], [self.words[guess]], "soft")
         )
 
+    def warm_up(self) -> None:
+        """Read every view and every table once (they are memory-mapped)."""
+        for model in self.views.values():
+            model.warm_up()
+        for table in self.tables.values():
+            for array in vars(table).values():
+                float(np.sum(array, dtype=np.float64))
+        float(np.sum(self.ngram_knn, dtype=np.float64))
+
     def vector(self, view: str, word: str) -> Vector | None:
         """``word``'s unit vector in ``view``: a candidate's table row, else the view's own."""
         row = self.row.get(word)
