@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from annoy import AnnoyIndex
 from gensim.models import KeyedVectors
 
 from hatbot.models import store
+from hatbot.models.neighbours import annoy_index
+from hatbot.models.store import AnnoySettings
 
 
 def main() -> None:
@@ -41,11 +42,7 @@ def main() -> None:
     print("| n_trees | search_k | recall@k | ms/query | index MB |")
     print("|---:|---:|---:|---:|---:|")
     for n_trees in args.n_trees:
-        index = AnnoyIndex(vectors.shape[1], "angular")
-        index.set_seed(args.seed)
-        for i, row in enumerate(vectors):
-            index.add_item(i, row)
-        index.build(n_trees, n_jobs=1)
+        index = annoy_index(vectors, AnnoySettings(n_trees=n_trees), args.seed)
         with tempfile.TemporaryDirectory() as tmp:
             index.save(f"{tmp}/index.ann")
             size_mb = Path(f"{tmp}/index.ann").stat().st_size / 1e6

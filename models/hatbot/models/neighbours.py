@@ -69,11 +69,11 @@ def ngram_matrix(words: list[str]) -> tuple[sparse.csr_matrix, dict[str, int]]:
     return sparse.csr_matrix(unit, dtype=np.float32), columns
 
 
-def _top_k(similarity: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.int64]:
+def top_k(similarity: npt.NDArray[np.float32], k: int) -> npt.NDArray[np.int64]:
     """Columns of the ``k`` largest entries of each row, largest first (ties: lowest column)."""
     if k == 0:
         return np.empty((len(similarity), 0), np.int64)
-    top = np.argpartition(-similarity, k, axis=1)[:, :k]
+    top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
     order = np.lexsort((top, -np.take_along_axis(similarity, top, axis=1)), axis=1)
     return np.take_along_axis(top, order, axis=1)
 
@@ -99,15 +99,21 @@ def _nearest(index: AnnoyIndex, vectors: npt.NDArray[np.float32], row: int, k: i
     return found[:k]
 
 
-def view_tables(vectors: npt.NDArray[np.float32], annoy: AnnoySettings, seed: int) -> ViewTables:
-    """Neighbour tables of unit ``vectors`` from an Annoy index over them."""
-    size = len(vectors)
-    k = max(0, min(NEIGHBOURS, size - 1))
+def annoy_index(vectors: npt.NDArray[np.float32], annoy: AnnoySettings, seed: int) -> AnnoyIndex:
+    """An Annoy index whose item ``i`` is row ``i`` of ``vectors``."""
     index = AnnoyIndex(vectors.shape[1], annoy.metric)
     index.set_seed(seed)
     for row, vector in enumerate(vectors):
         index.add_item(row, vector)
     index.build(annoy.n_trees, n_jobs=1)
+    return index
+
+
+def view_tables(vectors: npt.NDArray[np.float32], annoy: AnnoySettings, seed: int) -> ViewTables:
+    """Neighbour tables of unit ``vectors`` from an Annoy index over them."""
+    size = len(vectors)
+    k = max(0, min(NEIGHBOURS, size - 1))
+    index = annoy_index(vectors, annoy, seed)
     knn = np.empty((size, k), np.int32)
     hub = np.zeros(size, np.float32)
     for row in range(size):
@@ -133,7 +139,7 @@ def ngram_neighbours(words: list[str]) -> npt.NDArray[np.int32]:
         similarity = (matrix[start : start + _BLOCK // 2] @ transposed).toarray()
         rows = np.arange(len(similarity))
         similarity[rows, start + rows] = -1.0
-        table[start : start + _BLOCK // 2] = _top_k(similarity, k)
+        table[start : start + _BLOCK // 2] = top_k(similarity, k)
     return table
 
 

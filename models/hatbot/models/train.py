@@ -174,20 +174,6 @@ def train_vectors(text: list[list[str]], settings: TrainSettings) -> KeyedVector
     return _keyed_vectors(list(model.wv.index_to_key), model.wv.expandos["count"], model.wv.vectors)
 
 
-def build_index(
-    vectors: npt.NDArray[np.float32], settings: AnnoySettings, seed: int, path: Path
-) -> None:
-    """Build and save an Annoy index whose item ``i`` is row ``i`` of ``vectors``."""
-    from annoy import AnnoyIndex
-
-    index = AnnoyIndex(vectors.shape[1], settings.metric)
-    index.set_seed(seed)
-    for i, row in enumerate(vectors):
-        index.add_item(i, row)
-    index.build(settings.n_trees, n_jobs=1)
-    index.save(str(path))
-
-
 def build_tables(
     views: Mapping[str, KeyedVectors], directory: Path, annoy: AnnoySettings, seed: int
 ) -> int:
@@ -216,7 +202,7 @@ def _save_view(
 ) -> None:
     vectors.parent.mkdir(parents=True, exist_ok=True)
     kv.save(str(vectors), separately=["vectors"])
-    build_index(kv.vectors, annoy, seed, index)
+    neighbours.annoy_index(kv.vectors, annoy, seed).save(str(index))
 
 
 def train(

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hatbot import rules
+from hatbot.models import neighbours
 from hatbot.server.model import Vector
 from hatbot.server.tables import StrategyTables
 
@@ -60,9 +61,7 @@ class Explainer:
         similarity = table.vectors @ vector
         if row is not None:
             similarity[row] = -np.inf
-        k = min(k, len(similarity) - 1)
-        top = np.argpartition(-similarity, k)[:k]
-        return top[np.lexsort((top, -similarity[top]))].astype(np.int64)
+        return neighbours.top_k(similarity[None, :], min(k, len(similarity) - 1)).ravel()
 
     def _pool_and_competitors(
         self, word: str, row: int | None, vectors: dict[str, Vector]
@@ -83,7 +82,8 @@ class Explainer:
         valid = sorted(
             r
             for r in pool
-            if tables.counts[r] >= params.hint_min_count and tables.distinct(tables.words[r], word)
+            if tables.counts[r] >= params.hint_min_count
+            and rules.is_legal_hint(tables.words[r], word)
         )
         return np.array(valid, np.int64), competitors
 
@@ -209,6 +209,6 @@ class Explainer:
             if in_competitors[best]:
                 chosen[position[best]] = True
             for j in np.nonzero(available)[0]:
-                if j == best or not tables.distinct(tables.words[pool[j]], hint):
+                if j == best or not rules.is_legal_hint(tables.words[pool[j]], hint):
                     available[j] = False
         return hints

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hatbot import rules
+from hatbot.models import neighbours
 from hatbot.rules import Criteria
 from hatbot.server.tables import StrategyTables
 
@@ -107,9 +108,7 @@ class Guesser:
         )
         groups = np.full(len(representative), -np.inf, np.float32)
         np.maximum.at(groups, self.tables.group, total)
-        considered = min(len(groups), 8 * n_words + 40)
-        top = np.argpartition(-groups, considered - 1)[:considered]
-        top = top[np.lexsort((top, -groups[top]))]
+        top = neighbours.top_k(groups[None, :], min(len(groups), 8 * n_words + 40)).ravel()
         guesses: list[str] = []
         for group in top:
             if int(group) in banned or groups[group] == -np.inf:

@@ -108,10 +108,6 @@ class StrategyTables:
         similarities: npt.NDArray[np.float32] = (summed / np.sqrt(len(grams))).astype(np.float32)
         return similarities
 
-    def distinct(self, a: str, b: str) -> bool:
-        """Whether ``a`` and ``b`` count as different words in the game (either way round)."""
-        return rules.is_legal_hint(a, b)
-
 
 def load_tables(model: WordModel) -> StrategyTables:
     """The tables of ``model``'s directory: its main view and every extra view."""
