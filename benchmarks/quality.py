@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hatbot.game import GameConfig, GrpcPlayer, Player, play_turn
-from hatbot.models.store import MANIFEST
+from hatbot.models.store import MANIFEST, write_text_atomic
 from hatbot.models.train import TrainSettings, train
 from hatbot.rules import Criteria
 from hatbot.server.process import ServerProcess
@@ -156,7 +156,7 @@ def main() -> None:
             lines += block
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text("\n".join(lines))
+        write_text_atomic(args.out, "\n".join(lines))
 
 
 if __name__ == "__main__":

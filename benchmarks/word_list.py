@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hatbot.models.corpus import iter_documents
+from hatbot.models.store import write_text_atomic
 from hatbot.models.tokenize import tokenize
 from hatbot.models.vocabulary import STOP_WORDS, content_words
 
@@ -51,7 +52,7 @@ def main() -> None:
     )
     words = random.Random(SEED).sample(eligible, args.size)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(words) + "\n")
+    write_text_atomic(args.out, "\n".join(words) + "\n")
     print(f"{len(eligible)} eligible words with counts {low:.0f}..{high:.0f}; wrote {args.out}")
 
 
