@@ -115,6 +115,22 @@ def test_sigterm_turns_a_watcher_not_serving_and_exits_0(
     assert "stopped" in server.log
 
 
+def test_repeated_sigterm_still_exits_0(tiny_model: Path, server_factory: StartServer) -> None:
+    """Orchestrators may signal again while the server stops (``docker stop``, a second kill).
+
+    Regression test: Python restores the default SIGTERM handler while the interpreter
+    shuts down, so a repeat arriving after the drain killed the process (exit -15).
+    """
+    server = server_factory(tiny_model, "--grace", "1")
+    server.wait_serving()
+    deadline = time.monotonic() + WAIT
+    while server.proc.poll() is None and time.monotonic() < deadline:
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.001)
+    assert server.terminate() == 0, server.log
+    assert "stopped" in server.log
+
+
 def test_sigterm_with_watchers_that_disconnect_on_not_serving(
     tiny_model: Path, server_factory: StartServer
 ) -> None:

@@ -92,6 +92,11 @@ def serve(
     def request_stop(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, shutting down", signal.Signals(signum).name)
         stop.set()
+        # The drain is bounded by the grace period, so repeats have nothing left to do; and
+        # Python restores the default handlers at exit, where a repeat would kill the
+        # process (exit -15) after a clean drain. Ignored signals stay ignored.
+        for name in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(name, signal.SIG_IGN)
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
