@@ -177,37 +177,41 @@ class Explainer:
         position = np.searchsorted(competitors, pool)
         clipped = np.minimum(position, len(competitors) - 1)
         in_competitors = (position < len(competitors)) & (competitors[clipped] == pool)
-        is_self = np.zeros((len(pool), len(competitors)), bool)
         rows = np.nonzero(in_competitors)[0]
-        is_self[rows, position[rows]] = True
+
+        # A competitor c beats the word after hints H plus candidate j when
+        #   sum_H sim(h, c) + sim(j, c) > sum_H sim(h, word) + sim(j, word),
+        # i.e. when margin[j, c] = sim(j, c) - sim(j, word) exceeds the running threshold
+        # sum_H (sim(h, word) - sim(h, c)). A hint never competes with itself (margin -inf),
+        # nor does a chosen hint later (threshold +inf).
+        margins: dict[str, npt.NDArray[np.float32]] = {}
+        for guesser, similarity in to_competitors.items():
+            margin = np.asarray(similarity - to_word[guesser][:, None], np.float32)
+            margin[rows, position[rows]] = -np.inf
+            margins[guesser] = margin
+        thresholds = {g: np.zeros(len(competitors), np.float32) for g in margins}
 
         # Ties (say, the word already first for every guesser) go to the closest hint.
         closeness = sum(to_word[view] for view in vectors) / len(vectors)
         rarity = rarity - _TIE_BREAK * closeness
-        summed = {g: np.zeros(len(competitors), np.float32) for g in to_competitors}
-        summed_word = dict.fromkeys(to_competitors, 0.0)
-        chosen = np.zeros(len(competitors), bool)
         available = np.ones(len(pool), bool)
         hints: list[str] = []
         objective = np.zeros(len(pool))
         while len(hints) < n_words and available.any():
             if len(hints) < params.greedy_steps:
                 objective = rarity.astype(np.float64).copy()
-                for guesser, similarity in to_competitors.items():
-                    closer = (summed[guesser][None, :] + similarity) > (
-                        summed_word[guesser] + to_word[guesser]
-                    )[:, None]
-                    closer &= ~is_self & ~chosen[None, :]
-                    objective += weight[guesser] * np.log1p(np.count_nonzero(closer, axis=1))
+                for guesser, margin in margins.items():
+                    closer = np.count_nonzero(margin > thresholds[guesser], axis=1)
+                    objective += weight[guesser] * np.log1p(closer)
             objective[~available] = np.inf
             best = int(np.argmin(objective))
             hint = tables.words[pool[best]]
             hints.append(hint)
-            for guesser in to_competitors:
-                summed[guesser] += to_competitors[guesser][best]
-                summed_word[guesser] += float(to_word[guesser][best])
+            for guesser, margin in margins.items():
+                thresholds[guesser] -= margin[best]
             if in_competitors[best]:
-                chosen[position[best]] = True
+                for threshold in thresholds.values():
+                    threshold[position[best]] = np.inf
             for j in np.nonzero(available)[0]:
                 if j == best or not rules.is_legal_hint(tables.words[pool[j]], hint):
                     available[j] = False
