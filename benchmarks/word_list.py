@@ -1,12 +1,13 @@
 """Build a held-out list of common words from the corpus, by a fixed seeded rule.
 
     python benchmarks/word_list.py [--corpus ../shared/corpora/20news-bydate.tar.gz] \\
-        [--out benchmarks/words/heldout.txt]
+        [--out benchmarks/words/heldout.txt] [--size 100] [--seed 20240601] [--exclude FILE ...]
 
 The rule was fixed before any result was looked at: words whose corpus count lies between the
 10th and 90th percentile of the development nouns' counts, letters only, four or more letters,
 no stop word, no development noun, not ending in -ly, -ing or -ed (to lean towards nouns);
 sorted, then 100 drawn with ``random.Random(20240601)``. Nothing is tuned on this list.
+Further lists (another ``--seed``, ``--exclude`` the earlier ones) follow the same rule.
 """
 
 from __future__ import annotations
@@ -33,12 +34,17 @@ def main() -> None:
     parser.add_argument("--dev", type=Path, default=SHARED / "words" / "dev_nouns.txt")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/words/heldout.txt"))
     parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--exclude", type=Path, nargs="*", default=[], help="word files not to draw from"
+    )
     args = parser.parse_args()
 
     counts: Counter[str] = Counter()
     for document in iter_documents([args.corpus]):
         counts.update(content_words(tokenize(document)))
     dev = set(args.dev.read_text().split())
+    excluded = {word for path in args.exclude for word in path.read_text().split()}
     low, high = np.percentile([counts[word] for word in dev], [10, 90])
     eligible = sorted(
         word
@@ -48,9 +54,10 @@ def main() -> None:
         and len(word) >= 4
         and word not in STOP_WORDS
         and word not in dev
+        and word not in excluded
         and not word.endswith(("ly", "ing", "ed"))
     )
-    words = random.Random(SEED).sample(eligible, args.size)
+    words = random.Random(args.seed).sample(eligible, args.size)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out, "\n".join(words) + "\n")
     print(f"{len(eligible)} eligible words with counts {low:.0f}..{high:.0f}; wrote {args.out}")
