@@ -60,8 +60,9 @@ class TrainSettings:
 
 #: Views trained beside the main one by default, so answers do not rest on one model's quirks:
 #: skip-grams over every token (narrow and wide windows: neighbours of the same kind, like a
-#: CBOW model's), count-based PPMI-SVD models with and without stop words, and a FastText
-#: skip-gram, whose sub-word neighbours are what FastText opponents' guessers see.
+#: CBOW model's), count-based PPMI-SVD models with and without stop words, and two FastText
+#: skip-grams, whose sub-word neighbours are what FastText opponents' guessers see: a short,
+#: heavily subsampled run and a longer one with gensim's default subsampling (sample 1e-3).
 DEFAULT_EXTRA_VIEWS: dict[str, TrainSettings] = {
     "ppmi": TrainSettings(algorithm="ppmi-svd", vector_size=300, window=5, min_count=8),
     "sg2": TrainSettings(stream="all", vector_size=150, window=3, negative=5, epochs=8, seed=7),
@@ -79,6 +80,16 @@ DEFAULT_EXTRA_VIEWS: dict[str, TrainSettings] = {
         negative=5,
         epochs=6,
         seed=5,
+    ),
+    "ft2": TrainSettings(
+        algorithm="fasttext-skipgram",
+        stream="all",
+        vector_size=120,
+        window=4,
+        negative=5,
+        sample=1e-3,
+        epochs=10,
+        seed=17,
     ),
 }
 
