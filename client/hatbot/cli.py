@@ -51,14 +51,22 @@ def _server_extra_missing(error: ImportError) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     try:
-        from hatbot.models.store import AnnoySettings, default_model_dir
+        from hatbot.models.store import MANIFEST, AnnoySettings, default_model_dir
         from hatbot.models.train import DEFAULT_EXTRA_VIEWS, TrainSettings, train
+        from hatbot.server import explanations
     except ImportError as error:
         return _server_extra_missing(error)
     given = {key: value for key, value in vars(args).items() if value is not None}
     settings = TrainSettings(**{f: given[f] for f in TRAIN_OPTIONS if f in given})
     annoy = AnnoySettings(**{f: given[f] for f in ANNOY_OPTIONS if f in given})
     out = args.out or default_model_dir()
+    if args.explanations_only:
+        if not (out / MANIFEST).is_file():
+            print(f"hatbot train: not a model directory: {out}", file=sys.stderr)
+            return 1
+        count = explanations.build(out, workers=settings.workers)
+        print(f"precomputed the explanations of {count} words in {out}")
+        return 0
     try:
         manifest = train(
             args.corpus,
@@ -68,6 +76,7 @@ def _train(args: argparse.Namespace) -> int:
             extra_views={} if args.single_view else DEFAULT_EXTRA_VIEWS,
             annoy=annoy,
             replace=args.force,
+            finish=partial(explanations.build, workers=settings.workers),
         )
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"hatbot train: {error}", file=sys.stderr)
@@ -80,6 +89,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         from hatbot.models.store import MANIFEST, default_model_dir
         from hatbot.models.train import DEFAULT_EXTRA_VIEWS, train
+        from hatbot.server import explanations
         from hatbot.server.app import serve
     except ImportError as error:
         return _server_extra_missing(error)
@@ -90,7 +100,9 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"hatbot serve: not a model directory: {model_dir}", file=sys.stderr)
             return 1
         logging.getLogger("hatbot").info("no default model at %s: training it", model_dir)
-        prepare = partial(train, None, model_dir, extra_views=DEFAULT_EXTRA_VIEWS)
+        prepare = partial(
+            train, None, model_dir, extra_views=DEFAULT_EXTRA_VIEWS, finish=explanations.build
+        )
 
     try:
         return serve(
@@ -150,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--algorithm",
         choices=["word2vec-skipgram", "word2vec-cbow", "fasttext-skipgram", "fasttext-cbow"],
         help="of the main view",
+    )
+    train.add_argument(
+        "--explanations-only",
+        action="store_true",
+        help="only (re)compute the default strategy's explanations of the model at --out",
     )
     train.add_argument(
         "--single-view",

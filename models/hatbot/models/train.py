@@ -6,7 +6,7 @@ import hashlib
 import logging
 import platform
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -208,6 +208,15 @@ def build_tables(
     return len(words)
 
 
+def _file_digests(directory: Path) -> dict[str, str]:
+    """SHA-256 of every file of a model directory but its manifest."""
+    return {
+        str(p.relative_to(directory)): store.file_sha256(p)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.name != store.MANIFEST
+    }
+
+
 def _save_view(
     kv: KeyedVectors, annoy: AnnoySettings, seed: int, vectors: Path, index: Path
 ) -> None:
@@ -225,11 +234,14 @@ def train(
     extra_views: Mapping[str, TrainSettings] | None = None,
     annoy: AnnoySettings | None = None,
     replace: bool = False,
+    finish: Callable[[Path], object] | None = None,
 ) -> Manifest:
     """Train on ``corpus_paths`` (gensim's bundled texts when None) and publish to ``out``.
 
     ``settings`` make the main view (``vectors.kv``, ``index.ann``); each of ``extra_views``
-    is trained the same way into ``views/NAME.kv`` and ``views/NAME.ann``.
+    is trained the same way into ``views/NAME.kv`` and ``views/NAME.ann``. ``finish`` is
+    called with the complete staged model directory before it is published, to add files
+    derived from it (``hatbot train`` precomputes the default strategy's explanations).
     """
     settings = settings or TrainSettings()
     extra_views = extra_views or {}
@@ -283,30 +295,37 @@ def train(
         timings["tables"] = time.perf_counter() - mark
         log.info("neighbour tables of %d candidate words in %.1fs", candidates, timings["tables"])
 
-        files = {
-            str(p.relative_to(staged)): store.file_sha256(p)
-            for p in sorted(staged.rglob("*"))
-            if p.is_file()
-        }
+        files = _file_digests(staged)
         built_at = datetime.now(UTC).replace(microsecond=0)
         digest = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:12]
-        timings["total"] = time.perf_counter() - started
-        manifest = Manifest(
-            name=name,
-            version=f"{name}-{built_at:%Y%m%dT%H%M%SZ}-{digest}",
-            built_at=built_at.isoformat().replace("+00:00", "Z"),
-            algorithm=settings.algorithm,
-            corpus=corpus_info,
-            training=asdict(settings),
-            annoy=annoy,
-            vocabulary_size=len(kv),
-            vector_size=kv.vector_size,
-            timings_seconds={k: round(v, 3) for k, v in timings.items()},
-            libraries=_library_versions(),
-            files=files,
-            views=views,
-        )
-        store.write_text_atomic(staged / store.MANIFEST, manifest.to_json())
+
+        def write_manifest() -> Manifest:
+            timings["total"] = time.perf_counter() - started
+            manifest = Manifest(
+                name=name,
+                version=f"{name}-{built_at:%Y%m%dT%H%M%SZ}-{digest}",
+                built_at=built_at.isoformat().replace("+00:00", "Z"),
+                algorithm=settings.algorithm,
+                corpus=corpus_info,
+                training=asdict(settings),
+                annoy=annoy,
+                vocabulary_size=len(kv),
+                vector_size=kv.vector_size,
+                timings_seconds={k: round(v, 3) for k, v in timings.items()},
+                libraries=_library_versions(),
+                files=_file_digests(staged),
+                views=views,
+            )
+            store.write_text_atomic(staged / store.MANIFEST, manifest.to_json())
+            return manifest
+
+        manifest = write_manifest()
+        if finish is not None:  # on the complete model; what it adds joins the manifest
+            mark = time.perf_counter()
+            finish(staged)
+            timings["finish"] = time.perf_counter() - mark
+            log.info("finished the model in %.1fs", timings["finish"])
+            manifest = write_manifest()
     except BaseException:
         import shutil
 

@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from hatbot.rules import Criteria
+from hatbot.server import explanations
 from hatbot.server.explainer import Explainer, ExplainerParams
 from hatbot.server.guesser import Guesser, GuesserParams
 from hatbot.server.model import WordModel
@@ -65,7 +66,11 @@ class BaselineStrategy:
 
 
 class GameStrategy:
-    """The default strategy: :class:`Explainer` and :class:`Guesser` over every view."""
+    """The default strategy: :class:`Explainer` and :class:`Guesser` over every view.
+
+    Explain looks up the model's precomputed explanations (:mod:`hatbot.server.explanations`)
+    when it has current ones for the word, and computes the same answer live otherwise.
+    """
 
     name = "default"
 
@@ -78,11 +83,15 @@ class GameStrategy:
         self.tables = load_tables(model)
         self.explainer = Explainer(self.tables, explainer)
         self.guesser = Guesser(self.tables, guesser)
+        self.explanations = explanations.load(model, self.tables.words, self.explainer.params)
 
     def warm_up(self) -> None:
         self.tables.warm_up()
 
     def explain(self, word: str, n_words: int) -> list[str]:
+        row = self.tables.row.get(word)
+        if self.explanations is not None and row is not None:
+            return self.explanations.explain(row, n_words)
         return self.explainer.explain(word, n_words)
 
     def guess(self, hints: Sequence[str], n_words: int, criteria: Criteria = "hard") -> list[str]:

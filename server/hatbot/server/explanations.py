@@ -1,0 +1,119 @@
+"""Every candidate word's hints, computed once per model so that Explain is a lookup.
+
+The explainer is deterministic and picks hints one at a time, so ``explain(word, n)`` is the
+first ``n`` of the full list. :func:`build` stores the full lists of all candidates in
+``strategy/explanations.npz`` (``hatbot train`` does it before publishing a model);
+:func:`load` returns them only if the model and the explainer (its parameters and the source
+of the modules its answers depend on) are the ones they were computed with, so a stale file
+never changes an answer, it only costs the time of computing it live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import io
+import logging
+import multiprocessing
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from hatbot import rules
+from hatbot.models import neighbours, store
+from hatbot.server import explainer, tables
+from hatbot.server.explainer import Explainer, ExplainerParams
+from hatbot.server.model import WordModel
+
+log = logging.getLogger(__name__)
+
+FILE = "explanations.npz"
+MAX_HINTS = 100  # the contract's largest n_words
+_CHUNK = 200
+
+
+def fingerprint(params: ExplainerParams) -> str:
+    """What the answers depend on besides the model: the parameters and the explainer code."""
+    digest = hashlib.sha256(repr(params).encode())
+    for module in (explainer, tables, rules, neighbours):
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()
+
+
+class Explanations:
+    """Precomputed hint lists, row ``i`` for candidate word ``i`` (-1 pads shorter lists)."""
+
+    def __init__(self, words: Sequence[str], hints: npt.NDArray[np.int32]) -> None:
+        self.words = words
+        self.hints = hints
+
+    def explain(self, row: int, n_words: int) -> list[str]:
+        """The first ``n_words`` hints of candidate ``row``."""
+        return [self.words[r] for r in self.hints[row, :n_words] if r >= 0]
+
+
+def load(model: WordModel, words: Sequence[str], params: ExplainerParams) -> Explanations | None:
+    """The model's explanations, or None (logged) when missing or computed otherwise."""
+    path = model.directory / neighbours.DIRECTORY / FILE
+    if not path.is_file():
+        log.info("no precomputed explanations: every Explain is computed live")
+        return None
+    with np.load(path, allow_pickle=False) as stored:
+        hints = stored["hints"]
+        made_for = (str(stored["model_version"]), str(stored["fingerprint"]))
+    if made_for != (model.version, fingerprint(params)) or len(hints) != len(words):
+        log.warning(
+            "%s was computed for another model or explainer: ignoring it and computing every "
+            "Explain live; rebuild it with `hatbot train --explanations-only --out %s`",
+            path,
+            model.directory,
+        )
+        return None
+    log.info("precomputed explanations of %d words", len(hints))
+    return Explanations(words, hints)
+
+
+_worker: Explainer | None = None
+
+
+def _start_worker(model_dir: Path, params: ExplainerParams) -> None:
+    global _worker
+    _worker = Explainer(tables.load_tables(WordModel(model_dir)), params)
+
+
+def _explain_rows(rows: range) -> list[list[int]]:
+    assert _worker is not None
+    words, row = _worker.tables.words, _worker.tables.row
+    return [[row[hint] for hint in _worker.explain(words[r], MAX_HINTS)] for r in rows]
+
+
+def build(model_dir: Path, params: ExplainerParams | None = None, workers: int = 2) -> int:
+    """Compute and save the explanations of every candidate of ``model_dir``; their number.
+
+    Runs ``workers`` processes (spawned, so safe beside a running gRPC server).
+    """
+    params = params or ExplainerParams()
+    model = WordModel(model_dir)
+    words = tables.load_tables(model).words
+    chunks = [range(i, min(i + _CHUNK, len(words))) for i in range(0, len(words), _CHUNK)]
+    lists: list[list[int]] = []
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, _start_worker, (model_dir, params)) as pool:
+        for done in pool.imap(_explain_rows, chunks):
+            lists.extend(done)
+            log.info("explained %d/%d words", len(lists), len(words))
+    width = max((len(hints) for hints in lists), default=0)
+    hints = np.full((len(lists), width), -1, np.int32)
+    for row, found in enumerate(lists):
+        hints[row, : len(found)] = found
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        hints=hints,
+        model_version=np.str_(model.version),
+        fingerprint=np.str_(fingerprint(params)),
+    )
+    store.write_bytes_atomic(model_dir / neighbours.DIRECTORY / FILE, buffer.getvalue())
+    return len(lists)

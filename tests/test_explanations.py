@@ -1,0 +1,146 @@
+"""Precomputed explanations: the same answers as the live explainer, and never stale ones."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import running_server
+
+from hatbot.client import HatClient
+from hatbot.models import neighbours
+from hatbot.server import explanations
+from hatbot.server.explainer import Explainer, ExplainerParams
+from hatbot.server.model import WordModel
+from hatbot.server.strategy import GameStrategy
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+# The defaults are sized for a vocabulary of thousands; the tiny model has 80 candidates.
+TINY_EXPLAINER = ExplainerParams(pool_neighbours=10, competitor_neighbours=20, reverse_max_rank=5)
+
+
+@pytest.fixture(scope="module")
+def explained_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny model with explanations for :data:`TINY_EXPLAINER`."""
+    model = tmp_path_factory.mktemp("explained") / "tiny"
+    shutil.copytree(tiny_model, model)
+    count = explanations.build(model, TINY_EXPLAINER, workers=2)
+    assert count == len((model / neighbours.DIRECTORY / "words.txt").read_text().split())
+    return model
+
+
+def stored_file(model: Path) -> Path:
+    return model / neighbours.DIRECTORY / explanations.FILE
+
+
+def rewrite(model: Path, **changes: object) -> None:
+    """Rewrite the model's explanations file with some of its fields changed."""
+    with np.load(stored_file(model)) as stored:
+        fields = {name: stored[name] for name in stored.files}
+    fields.update(changes)
+    buffer = io.BytesIO()
+    np.savez(buffer, **fields)
+    stored_file(model).write_bytes(buffer.getvalue())
+
+
+def test_precomputed_answers_equal_live_ones_for_every_word_and_length(
+    explained_model: Path,
+) -> None:
+    cached = GameStrategy(WordModel(explained_model), TINY_EXPLAINER)
+    assert cached.explanations is not None
+    live = Explainer(cached.tables, TINY_EXPLAINER)
+    for word in cached.tables.words:
+        full = live.explain(word, 100)
+        assert full, word
+        for n in (1, 2, 5, 100):
+            assert cached.explain(word, n) == live.explain(word, n) == full[:n], (word, n)
+
+
+def test_words_without_a_precomputed_list_are_explained_live(explained_model: Path) -> None:
+    cached = GameStrategy(WordModel(explained_model), TINY_EXPLAINER)
+    live = Explainer(cached.tables, TINY_EXPLAINER)
+    for word in ("the", "zzzz", "riverside"):  # a stop word, unknown words
+        assert word not in cached.tables.row
+        assert cached.explain(word, 5) == live.explain(word, 5)
+
+
+def test_explanations_for_other_parameters_are_ignored(
+    explained_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = ExplainerParams(pool_neighbours=10, competitor_neighbours=20, reverse_max_rank=3)
+    strategy = GameStrategy(WordModel(explained_model), other)
+    assert strategy.explanations is None
+    assert "computed for another model or explainer" in caplog.text
+    live = Explainer(strategy.tables, other)
+    assert [strategy.explain(w, 5) for w in ("river", "bread")] == [
+        live.explain(w, 5) for w in ("river", "bread")
+    ]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"model_version": np.str_("tiny-another-version")},
+        {"fingerprint": np.str_("0" * 64)},
+        {"hints": np.zeros((3, 2), np.int32)},  # not one row per candidate
+    ],
+    ids=["another model", "another explainer", "wrong shape"],
+)
+def test_stale_or_foreign_explanations_are_ignored(
+    explained_model: Path, tmp_path: Path, changes: dict[str, object]
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(explained_model, model)
+    rewrite(model, **changes)
+    assert GameStrategy(WordModel(model), TINY_EXPLAINER).explanations is None
+
+
+def test_the_server_answers_from_the_precomputed_lists(tiny_model: Path, tmp_path: Path) -> None:
+    """Built for the server's own (default) explainer, a stored list is what Explain returns."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    explanations.build(model, workers=1)
+    words = (model / neighbours.DIRECTORY / "words.txt").read_text().split()
+    with np.load(stored_file(model)) as stored:
+        hints = stored["hints"].copy()
+    row = words.index("river")
+    marked = [words.index(w) for w in ("bread", "guitar", "keyboard")]  # not river's topic
+    hints[row] = -1
+    hints[row, :3] = marked
+    rewrite(model, hints=hints)
+
+    with running_server(model) as server, HatClient(server.wait_listening()) as client:
+        assert client.explain("river", 5) == ["bread", "guitar", "keyboard"]
+        assert client.explain("river", 2) == ["bread", "guitar"]
+    assert "precomputed explanations of" in server.log
+
+
+def test_train_precomputes_and_lists_them_and_explanations_only_rebuilds(
+    tmp_path: Path, tiny_corpus: Path, cli: Cli
+) -> None:
+    out = tmp_path / "model"
+    small = ["--vector-size", "8", "--epochs", "1", "--workers", "1", "--n-trees", "2"]
+    result = cli("train", "--corpus", str(tiny_corpus), "--out", str(out), *small)
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    name = f"{neighbours.DIRECTORY}/{explanations.FILE}"
+    assert name in manifest["files"]
+    assert "finish" in manifest["timings_seconds"]
+    assert GameStrategy(WordModel(out)).explanations is not None
+
+    rewrite(out, fingerprint=np.str_("stale"))
+    assert GameStrategy(WordModel(out)).explanations is None
+    rebuilt = cli("train", "--out", str(out), "--explanations-only", "--workers", "1")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert GameStrategy(WordModel(out)).explanations is not None
+    assert not list((out / neighbours.DIRECTORY).glob(".*.tmp"))
+
+    missing = cli("train", "--out", str(tmp_path / "none"), "--explanations-only")
+    assert missing.returncode == 1
+    assert "not a model directory" in missing.stderr
