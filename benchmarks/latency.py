@@ -1,23 +1,32 @@
 """Latency of Explain and Guess over sequential calls to a real server on loopback.
 
-    python benchmarks/latency.py --model var/models/20news [--calls 1000] [--strategy default]
+    python benchmarks/latency.py --model var/models/20news [--calls 1000] [--strategy default] \\
+        [--live]
 
 Starts ``hatbot serve`` on a free port and plays the host's call pattern, sequentially: for
 each word (``--words``, or 1,000 drawn with a fixed seed from the model's candidate words, so
 that no answer comes from the server's caches) one Explain for 5 hints, then Guess with the
 first 1, 2, ... 5 of them, until ``--calls`` calls of each kind are made. Prints p50/p99/max
-per call kind as seen by the client (network, serialisation and server time).
+per call kind as seen by the client (network, serialisation and server time). ``--live``
+serves a hard-linked copy of the model without its precomputed explanations, so that every
+Explain is computed (the path of words that have no precomputed list).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import shutil
 import statistics
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from hatbot.client import HatClient
+from hatbot.server import explanations
 from hatbot.server.process import ServerProcess
 
 
@@ -28,12 +37,23 @@ def _row(kind: str, millis: list[float]) -> str:
     return f"| {kind} | {len(ordered)} | {median:.2f} | {p99:.2f} | {ordered[-1]:.2f} |"
 
 
+@contextmanager
+def without_explanations(model: Path) -> Iterator[Path]:
+    """A hard-linked copy of ``model`` (beside it) without its precomputed explanations."""
+    with tempfile.TemporaryDirectory(dir=model.parent, prefix=".live-") as parent:
+        copy = Path(parent) / model.name
+        ignore = shutil.ignore_patterns(explanations.FILE)
+        shutil.copytree(model, copy, copy_function=os.link, ignore=ignore)
+        yield copy
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--strategy", default="default")
     parser.add_argument("--words", type=Path, help="word file (default: candidate words)")
+    parser.add_argument("--live", action="store_true", help="ignore precomputed explanations")
     args = parser.parse_args()
     if args.words:
         words = args.words.read_text().split()
@@ -44,7 +64,8 @@ def main() -> None:
     explain_ms: list[float] = []
     guess_ms: list[float] = []
     with (
-        ServerProcess(args.model, "--strategy", args.strategy) as server,
+        without_explanations(args.model) if args.live else nullcontext(args.model) as model,
+        ServerProcess(model, "--strategy", args.strategy) as server,
         HatClient(server.wait_listening(), timeout=5.0) as client,
     ):
         client.health()  # connect before timing
@@ -63,7 +84,8 @@ def main() -> None:
                 client.guess(hints[:shown], 5)
                 guess_ms.append((time.perf_counter() - started) * 1000)
 
-    print(f"strategy {args.strategy}, model {args.model}, {args.calls} sequential calls each")
+    mode = ", explanations computed live" if args.live else ""
+    print(f"strategy {args.strategy}{mode}, model {args.model}, {args.calls} sequential calls each")
     print("| call | n | p50 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|---:|")
     print(_row("Explain", explain_ms))
