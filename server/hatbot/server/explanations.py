@@ -11,7 +11,6 @@ never changes an answer, it only costs the time of computing it live.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import io
 import logging
 import multiprocessing
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from hatbot import rules
 from hatbot.models import neighbours, store
@@ -38,7 +38,7 @@ def fingerprint(params: ExplainerParams) -> str:
     """What the answers depend on besides the model: the parameters and the explainer code."""
     digest = hashlib.sha256(repr(params).encode())
     for module in (explainer, tables, rules, neighbours):
-        digest.update(inspect.getsource(module).encode())
+        digest.update(Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()
 
 
@@ -80,6 +80,7 @@ _worker: Explainer | None = None
 
 def _start_worker(model_dir: Path, params: ExplainerParams) -> None:
     global _worker
+    threadpool_limits(limits=1, user_api="blas")  # one core per worker process
     _worker = Explainer(tables.load_tables(WordModel(model_dir)), params)
 
 
