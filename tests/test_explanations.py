@@ -140,6 +140,7 @@ def test_train_precomputes_and_lists_them_and_explanations_only_rebuilds(
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert GameStrategy(WordModel(out)).explanations is not None
     assert not list((out / neighbours.DIRECTORY).glob(".*.tmp"))
+    assert stored_file(out).stat().st_mode & 0o777 == 0o644  # a server may run as another user
 
     missing = cli("train", "--out", str(tmp_path / "none"), "--explanations-only")
     assert missing.returncode == 1

@@ -417,3 +417,18 @@ def test_unknown_algorithm_and_stream_are_rejected(
     with pytest.raises(ValueError, match="unknown"):
         train([tiny_corpus], tmp_path / "bad", settings=bad, annoy=SMALL_ANNOY)
     assert leftovers(tmp_path) == []
+
+
+def test_atomic_writes_keep_or_open_the_mode_and_leave_nothing_behind(tmp_path: Path) -> None:
+    target = tmp_path / "file.bin"
+    store.write_bytes_atomic(target, b"one")
+    assert target.read_bytes() == b"one"
+    assert target.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
+    target.chmod(0o640)
+    store.write_text_atomic(target, "two")
+    assert target.read_text() == "two"
+    assert target.stat().st_mode & 0o777 == 0o640
+    with pytest.raises(TypeError):
+        store.write_bytes_atomic(target, "not bytes")  # type: ignore[arg-type]
+    assert target.read_text() == "two", "a failed write must leave the old file whole"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
