@@ -1,7 +1,8 @@
 """How well our strategies play the Hat against opponents trained differently on the same corpus.
 
     python benchmarks/quality.py --model var/models/20news \\
-        [--corpus ../shared/corpora/20news-bydate.tar.gz] [--words FILE ...] [--out FILE]
+        [--corpus ../shared/corpora/20news-bydate.tar.gz] [--words FILE ...] [--out FILE] \\
+        [--opponents NAME ...]
 
 Trains (once, cached under ``--cache``) two opponent models on the corpus with other algorithms
 and settings than ours — Word2Vec CBOW and FastText skip-gram — and serves them with the
@@ -15,7 +16,8 @@ Reported per word list: mean guesser points per word as a fraction of ``n_explai
 of words found at hint 1 and by the last hint. Every guess request tells the server the
 criteria (GuessRequest.criteria), as a host that knows them would. Same-model play (our
 explainer to our own guesser) is listed separately: it measures agreement with ourselves, not
-skill.
+skill. ``--opponents`` picks others for robustness checks (FastText CBOW and gensim-default
+5-epoch skip-grams, see ``MORE_OPPONENTS``).
 """
 
 from __future__ import annotations
@@ -46,6 +48,22 @@ OPPONENTS = {
         sample=1e-3, epochs=15, seed=13,
     ),
 }  # fmt: skip
+# More opponents for robustness checks (--opponents), none of them one of our views: gensim's
+# defaults (5 epochs, undertrained on 3 M tokens) in both families, and FastText CBOW.
+MORE_OPPONENTS = {
+    "ft-cbow": TrainSettings(
+        algorithm="fasttext-cbow", stream="all", vector_size=100, window=5, negative=5,
+        sample=1e-3, epochs=10, seed=9,
+    ),
+    "w2v-skipgram-5ep": TrainSettings(
+        algorithm="word2vec-skipgram", stream="all", vector_size=100, window=5, negative=5,
+        sample=1e-3, epochs=5, seed=21,
+    ),
+    "ft-skipgram-5ep": TrainSettings(
+        algorithm="fasttext-skipgram", stream="all", vector_size=100, window=5, negative=5,
+        sample=1e-3, epochs=5, seed=23,
+    ),
+}  # fmt: skip
 STRATEGIES = ("default", "baseline")
 CRITERIA: tuple[Criteria, ...] = ("soft", "hard")
 
@@ -66,7 +84,8 @@ def opponent_model(name: str, corpus: list[Path], cache: Path) -> Path:
     """The cached opponent model ``name``, trained first when missing."""
     out = cache / name
     if not (out / MANIFEST).is_file():
-        train(corpus, out, name=name, settings=OPPONENTS[name], replace=True)
+        settings = {**OPPONENTS, **MORE_OPPONENTS}[name]
+        train(corpus, out, name=name, settings=settings, replace=True)
     return out
 
 
@@ -121,6 +140,13 @@ def main() -> None:
     parser.add_argument(
         "--words", type=Path, nargs="+", default=[SHARED / "words" / "dev_nouns.txt"]
     )
+    parser.add_argument(
+        "--opponents",
+        nargs="+",
+        choices=[*OPPONENTS, *MORE_OPPONENTS],
+        default=list(OPPONENTS),
+        help="opponent models (default: the two of the targets)",
+    )
     parser.add_argument("--cache", type=Path, default=Path("var/benchmarks/opponents"))
     parser.add_argument("--out", type=Path, help="also write the tables to this file")
     args = parser.parse_args()
@@ -134,7 +160,7 @@ def main() -> None:
             server = stack.enter_context(ServerProcess(args.model, "--strategy", strategy))
             ours[strategy] = server.wait_listening()
         opponents: dict[str, str] = {}
-        for name in OPPONENTS:
+        for name in args.opponents:
             model = opponent_model(name, [args.corpus], args.cache)
             server = stack.enter_context(ServerProcess(model, "--strategy", "baseline"))
             opponents[name] = server.wait_listening()
