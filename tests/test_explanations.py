@@ -83,22 +83,43 @@ def test_explanations_for_other_parameters_are_ignored(
     ]
 
 
+Changes = Callable[[int], dict[str, object]]
+
+
 @pytest.mark.parametrize(
     "changes",
     [
-        {"model_version": np.str_("tiny-another-version")},
-        {"fingerprint": np.str_("0" * 64)},
-        {"hints": np.zeros((3, 2), np.int32)},  # not one row per candidate
+        lambda n: {"model_version": np.str_("tiny-another-version")},
+        lambda n: {"fingerprint": np.str_("0" * 64)},
+        lambda n: {"hints": np.zeros((n + 1, 2), np.int32)},  # not one row per candidate
+        lambda n: {"hints": np.full((n, 3), n, np.int32)},  # rows past the candidates
+        lambda n: {"hints": np.zeros((n, 3), np.float32)},
     ],
-    ids=["another model", "another explainer", "wrong shape"],
+    ids=["another model", "another explainer", "wrong shape", "out of range", "not rows"],
 )
 def test_stale_or_foreign_explanations_are_ignored(
-    explained_model: Path, tmp_path: Path, changes: dict[str, object]
+    explained_model: Path, tmp_path: Path, changes: Changes
 ) -> None:
     model = tmp_path / "model"
     shutil.copytree(explained_model, model)
-    rewrite(model, **changes)
+    candidates = len((model / neighbours.DIRECTORY / "words.txt").read_text().split())
+    rewrite(model, **changes(candidates))
+    strategy = GameStrategy(WordModel(model), TINY_EXPLAINER)
+    assert strategy.explanations is None
+    assert strategy.explain("river", 5) == Explainer(strategy.tables, TINY_EXPLAINER).explain(
+        "river", 5
+    )
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip file", b"PK\x03\x04 truncated"])
+def test_an_unreadable_explanations_file_is_ignored(
+    explained_model: Path, tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(explained_model, model)
+    stored_file(model).write_bytes(content)
     assert GameStrategy(WordModel(model), TINY_EXPLAINER).explanations is None
+    assert "is unreadable" in caplog.text
 
 
 def test_the_server_answers_from_the_precomputed_lists(tiny_model: Path, tmp_path: Path) -> None:

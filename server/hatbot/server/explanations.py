@@ -14,6 +14,7 @@ import hashlib
 import io
 import logging
 import multiprocessing
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,19 +56,35 @@ class Explanations:
 
 
 def load(model: WordModel, words: Sequence[str], params: ExplainerParams) -> Explanations | None:
-    """The model's explanations, or None (logged) when missing or computed otherwise."""
+    """The model's explanations, or None (logged) when missing, unreadable or computed for
+    another model or explainer: they are only a cache, so Explain is then computed live."""
     path = model.directory / neighbours.DIRECTORY / FILE
     if not path.is_file():
         log.info("no precomputed explanations: every Explain is computed live")
         return None
-    with np.load(path, allow_pickle=False) as stored:
-        hints = stored["hints"]
-        made_for = (str(stored["model_version"]), str(stored["fingerprint"]))
-    if made_for != (model.version, fingerprint(params)) or len(hints) != len(words):
+    problem = None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            hints = np.asarray(stored["hints"])
+            made_for = (str(stored["model_version"]), str(stored["fingerprint"]))
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        problem = f"is unreadable ({error})"
+    else:
+        if made_for != (model.version, fingerprint(params)):
+            problem = "was computed for another model or explainer"
+        elif not (
+            hints.ndim == 2
+            and len(hints) == len(words)
+            and np.issubdtype(hints.dtype, np.integer)
+            and (hints.size == 0 or (hints.min() >= -1 and hints.max() < len(words)))
+        ):
+            problem = "does not fit the candidate words"
+    if problem is not None:
         log.warning(
-            "%s was computed for another model or explainer: ignoring it and computing every "
-            "Explain live; rebuild it with `hatbot train --explanations-only --out %s`",
+            "%s %s: ignoring it and computing every Explain live; rebuild it with "
+            "`hatbot train --explanations-only --out %s`",
             path,
+            problem,
             model.directory,
         )
         return None
