@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
+import os
 import shutil
+import signal
 import subprocess
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +21,14 @@ import pytest
 from conftest import running_server
 
 from hatbot.client import HatClient
-from hatbot.models import neighbours
+from hatbot.models import neighbours, store
 from hatbot.server import explanations
 from hatbot.server.explainer import Explainer, ExplainerParams
 from hatbot.server.model import WordModel
 from hatbot.server.strategy import GameStrategy
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
+WAIT = 60.0
 # The defaults are sized for a vocabulary of thousands; the tiny model has 80 candidates.
 TINY_EXPLAINER = ExplainerParams(pool_neighbours=10, competitor_neighbours=20, reverse_max_rank=5)
 
@@ -155,6 +163,8 @@ def test_train_precomputes_and_lists_them_and_explanations_only_rebuilds(
     assert "finish" in manifest["timings_seconds"]
     assert GameStrategy(WordModel(out)).explanations is not None
 
+    assert manifest["files"][name] == store.file_sha256(stored_file(out))
+
     rewrite(out, fingerprint=np.str_("stale"))
     assert GameStrategy(WordModel(out)).explanations is None
     rebuilt = cli("train", "--out", str(out), "--explanations-only", "--workers", "1")
@@ -162,7 +172,58 @@ def test_train_precomputes_and_lists_them_and_explanations_only_rebuilds(
     assert GameStrategy(WordModel(out)).explanations is not None
     assert not list((out / neighbours.DIRECTORY).glob(".*.tmp"))
     assert stored_file(out).stat().st_mode & 0o777 == 0o644  # a server may run as another user
+    refreshed = json.loads((out / "manifest.json").read_text())
+    assert refreshed["files"][name] == store.file_sha256(stored_file(out))
+    assert refreshed["version"] == manifest["version"]
+    for listed, digest in refreshed["files"].items():
+        assert store.file_sha256(out / listed) == digest, listed
 
     missing = cli("train", "--out", str(tmp_path / "none"), "--explanations-only")
     assert missing.returncode == 1
     assert "not a model directory" in missing.stderr
+    mixed = cli("train", "--out", str(out), "--explanations-only", "--corpus", str(tiny_corpus))
+    assert mixed.returncode == 2
+    assert "takes no --corpus" in mixed.stderr
+
+
+def _sigint_handler_of_a_worker(model: Path) -> object:
+    explanations._start_worker(model, TINY_EXPLAINER)
+    return signal.getsignal(signal.SIGINT)
+
+
+def test_workers_leave_ctrl_c_to_the_parent(explained_model: Path) -> None:
+    """A terminal's Ctrl-C reaches every process of the group: a worker killed by it would
+    fail the build (and the first-run training of ``hatbot serve``) behind the parent's back."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, context) as pool:
+        handler = pool.submit(_sigint_handler_of_a_worker, explained_model).result(WAIT)
+    assert handler == signal.SIG_IGN
+
+
+def test_a_worker_that_dies_fails_the_build_instead_of_hanging(
+    explained_model: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(explained_model, model)
+    before = stored_file(model).read_bytes()
+    killed: list[int] = []
+
+    def kill_the_first_worker() -> None:
+        deadline = time.monotonic() + WAIT
+        while not killed and time.monotonic() < deadline:
+            for child in multiprocessing.active_children():
+                if child.pid is not None and "SpawnProcess" in child.name:
+                    os.kill(child.pid, signal.SIGKILL)
+                    killed.append(child.pid)
+                    return
+            time.sleep(0.001)
+
+    killer = threading.Thread(target=kill_the_first_worker)
+    killer.start()
+    try:
+        with pytest.raises(BrokenProcessPool):
+            explanations.build(model, TINY_EXPLAINER, workers=1)
+    finally:
+        killer.join(WAIT)
+    assert killed
+    assert stored_file(model).read_bytes() == before, "a failed build must not touch the file"

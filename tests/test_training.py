@@ -246,6 +246,37 @@ def test_failed_training_publishes_nothing(tmp_path: Path) -> None:
     assert not out.parent.exists() or leftovers(out.parent) == []
 
 
+def test_finish_sees_the_whole_model_and_its_failure_publishes_nothing(
+    tmp_path: Path, tiny_corpus: Path
+) -> None:
+    seen: list[str] = []
+
+    def fail(staged: Path) -> None:
+        seen.extend(p.name for p in staged.iterdir())
+        raise RuntimeError("finish failed")
+
+    out = tmp_path / "models" / "model"
+    with pytest.raises(RuntimeError, match="finish failed"):
+        train([tiny_corpus], out, settings=SMALL, annoy=SMALL_ANNOY, finish=fail)
+    assert {"manifest.json", "vectors.kv", "index.ann", "strategy"} <= set(seen)
+    assert not out.exists()
+    assert leftovers(out.parent) == []
+
+
+def test_what_finish_adds_is_listed_in_the_manifest(tmp_path: Path, tiny_corpus: Path) -> None:
+    def add(staged: Path) -> None:
+        (staged / "strategy" / "extra.bin").write_bytes(b"derived")
+
+    out = tmp_path / "model"
+    result = train([tiny_corpus], out, settings=SMALL, annoy=SMALL_ANNOY, finish=add)
+    data = manifest(out)
+    assert data["files"]["strategy/extra.bin"] == hashlib.sha256(b"derived").hexdigest()
+    assert "finish" in data["timings_seconds"]
+    assert data["version"] == result.version
+    for name, digest in data["files"].items():
+        assert store.file_sha256(out / name) == digest, name
+
+
 def test_missing_corpus_path(tmp_path: Path) -> None:
     out = tmp_path / "model"
     with pytest.raises(FileNotFoundError, match="nowhere"):

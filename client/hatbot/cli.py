@@ -51,7 +51,7 @@ def _server_extra_missing(error: ImportError) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     try:
-        from hatbot.models.store import MANIFEST, AnnoySettings, default_model_dir
+        from hatbot.models.store import AnnoySettings, default_model_dir
         from hatbot.models.train import DEFAULT_EXTRA_VIEWS, TrainSettings, train
         from hatbot.server import explanations
     except ImportError as error:
@@ -61,12 +61,7 @@ def _train(args: argparse.Namespace) -> int:
     annoy = AnnoySettings(**{f: given[f] for f in ANNOY_OPTIONS if f in given})
     out = args.out or default_model_dir()
     if args.explanations_only:
-        if not (out / MANIFEST).is_file():
-            print(f"hatbot train: not a model directory: {out}", file=sys.stderr)
-            return 1
-        count = explanations.build(out, workers=settings.workers)
-        print(f"precomputed the explanations of {count} words in {out}")
-        return 0
+        return _explanations_only(args, out, settings.workers)
     try:
         manifest = train(
             args.corpus,
@@ -82,6 +77,27 @@ def _train(args: argparse.Namespace) -> int:
         print(f"hatbot train: {error}", file=sys.stderr)
         return 1
     print(f"{manifest.version}: {manifest.vocabulary_size} words -> {out}")
+    return 0
+
+
+def _explanations_only(args: argparse.Namespace, out: Path, workers: int) -> int:
+    """``hatbot train --explanations-only``: recompute an existing model's explanations."""
+    from hatbot.models import neighbours, store
+    from hatbot.server import explanations
+
+    if args.corpus or args.force:
+        print("hatbot train: --explanations-only takes no --corpus or --force", file=sys.stderr)
+        return 2
+    if not (out / store.MANIFEST).is_file():
+        print(f"hatbot train: not a model directory: {out}", file=sys.stderr)
+        return 1
+    try:
+        count = explanations.build(out, workers=workers)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"hatbot train: {error}", file=sys.stderr)
+        return 1
+    store.refresh_file_digests(out, [f"{neighbours.DIRECTORY}/{explanations.FILE}"])
+    print(f"precomputed the explanations of {count} words in {out}")
     return 0
 
 

@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -83,6 +83,26 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_digests(model_dir: Path, known: dict[str, str] | None = None) -> dict[str, str]:
+    """SHA-256 of every file of a model directory but its manifest; ``known`` digests are
+    taken as they are (files that did not change), the others are computed."""
+    known = known or {}
+    return {
+        name: known.get(name) or file_sha256(path)
+        for path in sorted(model_dir.rglob("*"))
+        if path.is_file() and path.name != MANIFEST
+        for name in [str(path.relative_to(model_dir))]
+    }
+
+
+def refresh_file_digests(model_dir: Path, changed: list[str]) -> None:
+    """Rewrite the manifest's file digests after files named in ``changed`` were written."""
+    manifest = read_manifest(model_dir)
+    known = {name: digest for name, digest in manifest.files.items() if name not in changed}
+    refreshed = replace(manifest, files=file_digests(model_dir, known))
+    write_text_atomic(model_dir / MANIFEST, refreshed.to_json())
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (see :func:`write_bytes_atomic`)."""
     write_bytes_atomic(path, text.encode("utf-8"))
@@ -91,9 +111,13 @@ def write_text_atomic(path: Path, text: str) -> None:
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory and a rename.
 
-    The file keeps the mode of the one it replaces; a new one is readable by everyone (0644).
+    The file keeps the mode of the one it replaces; a new one is readable by everyone (0644,
+    like a published model: servers may run as another user).
     """
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)  # mkstemp's files are private

@@ -208,15 +208,6 @@ def build_tables(
     return len(words)
 
 
-def _file_digests(directory: Path) -> dict[str, str]:
-    """SHA-256 of every file of a model directory but its manifest."""
-    return {
-        str(p.relative_to(directory)): store.file_sha256(p)
-        for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.name != store.MANIFEST
-    }
-
-
 def _save_view(
     kv: KeyedVectors, annoy: AnnoySettings, seed: int, vectors: Path, index: Path
 ) -> None:
@@ -295,7 +286,7 @@ def train(
         timings["tables"] = time.perf_counter() - mark
         log.info("neighbour tables of %d candidate words in %.1fs", candidates, timings["tables"])
 
-        files = _file_digests(staged)
+        files = store.file_digests(staged)
         built_at = datetime.now(UTC).replace(microsecond=0)
         digest = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:12]
 
@@ -313,7 +304,7 @@ def train(
                 vector_size=kv.vector_size,
                 timings_seconds={k: round(v, 3) for k, v in timings.items()},
                 libraries=_library_versions(),
-                files=_file_digests(staged),
+                files=store.file_digests(staged, files),
                 views=views,
             )
             store.write_text_atomic(staged / store.MANIFEST, manifest.to_json())

@@ -78,6 +78,9 @@ def serve(
 ) -> int:
     """Serve ``model_dir`` until SIGTERM or SIGINT, then drain and return the exit code 0.
 
+    From the first such signal on, both are ignored for the rest of the process: it is on its
+    way out, and the drain is bounded by ``grace_seconds``.
+
     The port is bound (and announced on the log as ``listening on HOST:PORT``) before the
     model loads, so load balancers see NOT_SERVING rather than a refused connection;
     ``prepare`` (for example, training a missing default model) runs after that, too.

@@ -3,9 +3,9 @@
 The explainer is deterministic and picks hints one at a time, so ``explain(word, n)`` is the
 first ``n`` of the full list. :func:`build` stores the full lists of all candidates in
 ``strategy/explanations.npz`` (``hatbot train`` does it before publishing a model);
-:func:`load` returns them only if the model and the explainer (its parameters and the source
-of the modules its answers depend on) are the ones they were computed with, so a stale file
-never changes an answer, it only costs the time of computing it live.
+:func:`load` returns them only if the model and the explainer (its parameters, the source of
+the modules its answers depend on, numpy's version) are the ones they were computed with:
+otherwise Explain is computed live, which costs time but serves no stale answer.
 """
 
 from __future__ import annotations
@@ -14,17 +14,19 @@ import hashlib
 import io
 import logging
 import multiprocessing
+import signal
+import sys
 import zipfile
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
-from hatbot import rules
 from hatbot.models import neighbours, store
-from hatbot.server import explainer, tables
+from hatbot.server import tables
 from hatbot.server.explainer import Explainer, ExplainerParams
 from hatbot.server.model import WordModel
 
@@ -32,14 +34,23 @@ log = logging.getLogger(__name__)
 
 FILE = "explanations.npz"
 MAX_HINTS = 100  # the contract's largest n_words
+_SOURCES = (  # the modules the stored answers depend on (all imported by this one)
+    "hatbot.server.explainer",
+    "hatbot.server.tables",
+    "hatbot.server.model",
+    "hatbot.rules",
+    "hatbot.models.neighbours",
+    __name__,
+)
 _CHUNK = 200
 
 
 def fingerprint(params: ExplainerParams) -> str:
-    """What the answers depend on besides the model: the parameters and the explainer code."""
-    digest = hashlib.sha256(repr(params).encode())
-    for module in (explainer, tables, rules, neighbours):
-        digest.update(Path(str(module.__file__)).read_bytes())
+    """What the answers depend on besides the model: the parameters, the code that computes
+    and stores them, and numpy's version."""
+    digest = hashlib.sha256(f"{params!r} numpy {np.__version__}".encode())
+    for module in _SOURCES:
+        digest.update(Path(str(sys.modules[module].__file__)).read_bytes())
     return digest.hexdigest()
 
 
@@ -97,6 +108,8 @@ _worker: Explainer | None = None
 
 def _start_worker(model_dir: Path, params: ExplainerParams) -> None:
     global _worker
+    # A terminal's Ctrl-C reaches the whole process group; the parent decides what it means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threadpool_limits(limits=1, user_api="blas")  # one core per worker process
     _worker = Explainer(tables.load_tables(WordModel(model_dir)), params)
 
@@ -110,7 +123,8 @@ def _explain_rows(rows: range) -> list[list[int]]:
 def build(model_dir: Path, params: ExplainerParams | None = None, workers: int = 2) -> int:
     """Compute and save the explanations of every candidate of ``model_dir``; their number.
 
-    Runs ``workers`` processes (spawned, so safe beside a running gRPC server).
+    Runs ``workers`` processes, spawned (so safe beside a running gRPC server); a worker that
+    dies fails the build with ``BrokenProcessPool`` rather than leaving it waiting.
     """
     params = params or ExplainerParams()
     model = WordModel(model_dir)
@@ -118,8 +132,8 @@ def build(model_dir: Path, params: ExplainerParams | None = None, workers: int =
     chunks = [range(i, min(i + _CHUNK, len(words))) for i in range(0, len(words), _CHUNK)]
     lists: list[list[int]] = []
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, _start_worker, (model_dir, params)) as pool:
-        for done in pool.imap(_explain_rows, chunks):
+    with ProcessPoolExecutor(workers, context, _start_worker, (model_dir, params)) as pool:
+        for done in pool.map(_explain_rows, chunks):
             lists.extend(done)
             log.info("explained %d/%d words", len(lists), len(words))
     width = max((len(hints) for hints in lists), default=0)
