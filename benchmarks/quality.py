@@ -26,7 +26,7 @@ import argparse
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hatbot.game import GameConfig, GrpcPlayer, Player, play_turn
@@ -36,34 +36,21 @@ from hatbot.rules import Criteria
 from hatbot.server.process import ServerProcess
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-# Gensim's defaults but for the epochs: CBOW at 5 epochs is too undertrained on 3 M tokens to
-# be a fair opponent (plain nearest-neighbour play between it and anything scores ~0.05).
+# gensim's defaults for Word2Vec and FastText, over every token.
+GENSIM_DEFAULTS = TrainSettings(stream="all", vector_size=100, window=5, negative=5, sample=1e-3)
+# Those defaults but for the epochs: CBOW at 5 epochs is too undertrained on 3 M tokens to be a
+# fair opponent (plain nearest-neighbour play between it and anything scores ~0.05).
 OPPONENTS = {
-    "w2v-cbow": TrainSettings(
-        algorithm="word2vec-cbow", stream="all", vector_size=100, window=5, negative=5,
-        sample=1e-3, epochs=20, seed=11,
-    ),
-    "ft-skipgram": TrainSettings(
-        algorithm="fasttext-skipgram", stream="all", vector_size=100, window=5, negative=5,
-        sample=1e-3, epochs=15, seed=13,
-    ),
-}  # fmt: skip
+    "w2v-cbow": replace(GENSIM_DEFAULTS, algorithm="word2vec-cbow", epochs=20, seed=11),
+    "ft-skipgram": replace(GENSIM_DEFAULTS, algorithm="fasttext-skipgram", epochs=15, seed=13),
+}
 # More opponents for robustness checks (--opponents), none of them one of our views: gensim's
 # defaults (5 epochs, undertrained on 3 M tokens) in both families, and FastText CBOW.
 MORE_OPPONENTS = {
-    "ft-cbow": TrainSettings(
-        algorithm="fasttext-cbow", stream="all", vector_size=100, window=5, negative=5,
-        sample=1e-3, epochs=10, seed=9,
-    ),
-    "w2v-skipgram-5ep": TrainSettings(
-        algorithm="word2vec-skipgram", stream="all", vector_size=100, window=5, negative=5,
-        sample=1e-3, epochs=5, seed=21,
-    ),
-    "ft-skipgram-5ep": TrainSettings(
-        algorithm="fasttext-skipgram", stream="all", vector_size=100, window=5, negative=5,
-        sample=1e-3, epochs=5, seed=23,
-    ),
-}  # fmt: skip
+    "ft-cbow": replace(GENSIM_DEFAULTS, algorithm="fasttext-cbow", epochs=10, seed=9),
+    "w2v-skipgram-5ep": replace(GENSIM_DEFAULTS, algorithm="word2vec-skipgram", epochs=5, seed=21),
+    "ft-skipgram-5ep": replace(GENSIM_DEFAULTS, algorithm="fasttext-skipgram", epochs=5, seed=23),
+}
 STRATEGIES = ("default", "baseline")
 CRITERIA: tuple[Criteria, ...] = ("soft", "hard")
 

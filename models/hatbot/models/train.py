@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import platform
@@ -58,6 +59,11 @@ class TrainSettings:
     workers: int = 2
 
 
+# Shared by the two FastText views.
+_FASTTEXT = TrainSettings(
+    algorithm="fasttext-skipgram", stream="all", vector_size=120, window=4, negative=5
+)
+
 #: Views trained beside the main one by default, so answers do not rest on one model's quirks:
 #: skip-grams over every token (narrow and wide windows: neighbours of the same kind, like a
 #: CBOW model's), count-based PPMI-SVD models with and without stop words, and two FastText
@@ -72,25 +78,8 @@ DEFAULT_EXTRA_VIEWS: dict[str, TrainSettings] = {
     "sg3": TrainSettings(
         stream="all", vector_size=120, window=6, min_count=8, negative=8, epochs=6, seed=3
     ),
-    "ft": TrainSettings(
-        algorithm="fasttext-skipgram",
-        stream="all",
-        vector_size=120,
-        window=4,
-        negative=5,
-        epochs=6,
-        seed=5,
-    ),
-    "ft2": TrainSettings(
-        algorithm="fasttext-skipgram",
-        stream="all",
-        vector_size=120,
-        window=4,
-        negative=5,
-        sample=1e-3,
-        epochs=10,
-        seed=17,
-    ),
+    "ft": dataclasses.replace(_FASTTEXT, epochs=6, seed=5),
+    "ft2": dataclasses.replace(_FASTTEXT, sample=1e-3, epochs=10, seed=17),
 }
 
 
