@@ -30,6 +30,7 @@ import pytest
 
 from hatbot.models.store import AnnoySettings
 from hatbot.models.train import TrainSettings, train
+from hatbot.server.explainer import ExplainerParams
 from hatbot.server.process import WAIT_SECONDS, ServerProcess
 
 
@@ -64,6 +65,9 @@ TINY_SETTINGS = TrainSettings(
     stream="all", vector_size=16, window=5, min_count=2, sample=0.0, epochs=5, seed=1, workers=1
 )
 TINY_ANNOY = AnnoySettings(n_trees=5, search_k=500)
+# The explainer's defaults are sized for a vocabulary of thousands; the tiny model has 80
+# candidates.
+TINY_EXPLAINER = ExplainerParams(pool_neighbours=10, competitor_neighbours=20, reverse_max_rank=5)
 
 
 def write_corpus(path: Path, n_sentences: int = 1200, seed: int = 7) -> Path:

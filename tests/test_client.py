@@ -12,6 +12,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from hatbot.client import HatClient, HatError, ModelInfo
+from hatbot.closing import Closing
 from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
 
 
@@ -70,8 +71,8 @@ class FlakyHat(hatbot_pb2_grpc.HatServiceServicer):
         return hatbot_pb2.GetModelInfoResponse(model=model)
 
 
-class FakeServer:
-    """An in-process gRPC server on 127.0.0.1 with a :class:`FlakyHat`."""
+class FakeServer(Closing):
+    """An in-process gRPC server on 127.0.0.1 with a :class:`FlakyHat`; stopped on close."""
 
     def __init__(self, hat: FlakyHat) -> None:
         self.hat = hat
@@ -82,7 +83,7 @@ class FakeServer:
         self.address = f"127.0.0.1:{port}"
         self.server.start()
 
-    def stop(self) -> None:
+    def close(self) -> None:
         self.hat.release.set()
         self.server.stop(None).wait(10)
 
@@ -90,9 +91,8 @@ class FakeServer:
 @pytest.fixture
 def fake() -> Iterator[FakeServer]:
     """A fake server whose first two calls fail UNAVAILABLE."""
-    server = FakeServer(FlakyHat(failures=2))
-    yield server
-    server.stop()
+    with FakeServer(FlakyHat(failures=2)) as server:
+        yield server
 
 
 def test_unavailable_is_retried_by_the_service_config(fake: FakeServer) -> None:
@@ -116,23 +116,23 @@ def test_without_retries_unavailable_is_raised_after_one_attempt(fake: FakeServe
 
 
 def test_retries_give_up_after_max_attempts() -> None:
-    server = FakeServer(FlakyHat(failures=100))
-    try:
-        with HatClient(server.address, timeout=10.0) as hat, pytest.raises(HatError) as e:
-            hat.explain("river", 3)
-    finally:
-        server.stop()
+    with (
+        FakeServer(FlakyHat(failures=100)) as server,
+        HatClient(server.address, timeout=10.0) as hat,
+        pytest.raises(HatError) as e,
+    ):
+        hat.explain("river", 3)
     assert e.value.code == grpc.StatusCode.UNAVAILABLE
     assert server.hat.attempts == 4, "the service config allows 4 attempts"
 
 
 def test_other_errors_are_not_retried() -> None:
-    server = FakeServer(FlakyHat())
-    try:
-        with HatClient(server.address, timeout=10.0) as hat, pytest.raises(HatError) as e:
-            hat.explain("bad", 3)
-    finally:
-        server.stop()
+    with (
+        FakeServer(FlakyHat()) as server,
+        HatClient(server.address, timeout=10.0) as hat,
+        pytest.raises(HatError) as e,
+    ):
+        hat.explain("bad", 3)
     assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert e.value.details == "word: nope"
     assert str(e.value) == "INVALID_ARGUMENT: word: nope"
@@ -142,24 +142,20 @@ def test_other_errors_are_not_retried() -> None:
 def test_deadline_exceeded() -> None:
     hat = FlakyHat()
     hat.block = True
-    server = FakeServer(hat)
-    try:
-        with HatClient(server.address, timeout=0.2) as client, pytest.raises(HatError) as e:
-            client.explain("river", 3)
-    finally:
-        server.stop()
+    with (
+        FakeServer(hat) as server,
+        HatClient(server.address, timeout=0.2) as client,
+        pytest.raises(HatError) as e,
+    ):
+        client.explain("river", 3)
     assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
     assert isinstance(e.value.details, str)
 
 
 def test_requests_carry_the_arguments() -> None:
-    server = FakeServer(FlakyHat())
-    try:
-        with HatClient(server.address, timeout=10.0) as hat:
-            hat.explain("River", 7)
-            hat.guess(("one", "two"), 9)
-    finally:
-        server.stop()
+    with FakeServer(FlakyHat()) as server, HatClient(server.address, timeout=10.0) as hat:
+        hat.explain("River", 7)
+        hat.guess(("one", "two"), 9)
     explain, guess = server.hat.requests
     assert isinstance(explain, hatbot_pb2.ExplainRequest)
     assert (explain.word, explain.n_words) == ("River", 7)
@@ -186,25 +182,22 @@ def test_model_info_converts_every_field(fake: FakeServer) -> None:
 
 
 def test_context_manager_closes_the_channel() -> None:
-    server = FakeServer(FlakyHat())
-    try:
+    with FakeServer(FlakyHat()) as server:
         with HatClient(server.address, timeout=10.0) as hat:
             assert hat.explain("river", 3)
         with pytest.raises(Exception, match=r"(?i)closed"):
             hat.explain("river", 3)
-    finally:
-        server.stop()
     assert server.hat.attempts == 1, "no call may reach the server after close"
 
 
 def test_unimplemented_health_is_a_hat_error() -> None:
     """The fake has no health service: the error is a HatError, not a raw RpcError."""
-    server = FakeServer(FlakyHat())
-    try:
-        with HatClient(server.address, timeout=10.0) as hat, pytest.raises(HatError) as e:
-            hat.health()
-    finally:
-        server.stop()
+    with (
+        FakeServer(FlakyHat()) as server,
+        HatClient(server.address, timeout=10.0) as hat,
+        pytest.raises(HatError) as e,
+    ):
+        hat.health()
     assert e.value.code == grpc.StatusCode.UNIMPLEMENTED
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import running_server
+from conftest import TINY_EXPLAINER, running_server
 
 from hatbot.client import HatClient
 from hatbot.models import neighbours, store
@@ -29,8 +29,6 @@ from hatbot.server.strategy import GameStrategy
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 WAIT = 60.0
-# The defaults are sized for a vocabulary of thousands; the tiny model has 80 candidates.
-TINY_EXPLAINER = ExplainerParams(pool_neighbours=10, competitor_neighbours=20, reverse_max_rank=5)
 
 
 @pytest.fixture(scope="module")

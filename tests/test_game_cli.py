@@ -35,6 +35,14 @@ def run(argv: list[str]) -> int:
     return result
 
 
+def refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """What ``hatbot ARGV`` printed on stderr as argparse refused it (exit code 2)."""
+    with pytest.raises(SystemExit) as exit_info:
+        run(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "cli_test_bots.py").write_text(BOTS)
@@ -108,10 +116,7 @@ def test_without_a_seed_one_is_drawn_and_printed(
 def test_bad_arguments_are_refused_by_argparse(
     workdir: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        run(argv)
-    assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    assert message in refused(argv, capsys)
 
 
 @pytest.mark.parametrize(
@@ -132,9 +137,6 @@ def test_bad_arguments_are_refused_by_argparse(
 def test_bad_values_are_argparse_errors(
     workdir: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        run(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
+    err = refused(argv, capsys)
     assert err.startswith("usage: hatbot play")
     assert message in err

@@ -5,16 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import TINY_EXPLAINER
 
 from hatbot import rules
 from hatbot.models.train import TrainSettings, train
-from hatbot.server.explainer import ExplainerParams
 from hatbot.server.model import WordModel
 from hatbot.server.strategy import BaselineStrategy, GameStrategy
 from hatbot.server.tables import singular
-
-# The defaults are sized for a vocabulary of thousands; the tiny model has 80 candidates.
-TINY_EXPLAINER = ExplainerParams(pool_neighbours=10, competitor_neighbours=20, reverse_max_rank=5)
 
 
 @pytest.fixture(scope="module")
