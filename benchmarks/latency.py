@@ -26,6 +26,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from hatbot.client import HatClient
+from hatbot.models import neighbours
 from hatbot.server import explanations
 from hatbot.server.process import ServerProcess
 
@@ -58,7 +59,7 @@ def main() -> None:
     if args.words:
         words = args.words.read_text().split()
     else:
-        candidates = (args.model / "strategy" / "words.txt").read_text().split()
+        candidates = neighbours.read_words(args.model / neighbours.DIRECTORY)
         words = random.Random(0).sample(candidates, min(len(candidates), args.calls))
 
     explain_ms: list[float] = []

@@ -37,7 +37,7 @@ def explained_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) 
     model = tmp_path_factory.mktemp("explained") / "tiny"
     shutil.copytree(tiny_model, model)
     count = explanations.build(model, TINY_EXPLAINER, workers=2)
-    assert count == len((model / neighbours.DIRECTORY / "words.txt").read_text().split())
+    assert count == len(neighbours.read_words(model / neighbours.DIRECTORY))
     return model
 
 
@@ -108,7 +108,7 @@ def test_stale_or_foreign_explanations_are_ignored(
 ) -> None:
     model = tmp_path / "model"
     shutil.copytree(explained_model, model)
-    candidates = len((model / neighbours.DIRECTORY / "words.txt").read_text().split())
+    candidates = len(neighbours.read_words(model / neighbours.DIRECTORY))
     rewrite(model, **changes(candidates))
     strategy = GameStrategy(WordModel(model), TINY_EXPLAINER)
     assert strategy.explanations is None
@@ -133,7 +133,7 @@ def test_the_server_answers_from_the_precomputed_lists(tiny_model: Path, tmp_pat
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
     explanations.build(model, workers=1)
-    words = (model / neighbours.DIRECTORY / "words.txt").read_text().split()
+    words = neighbours.read_words(model / neighbours.DIRECTORY)
     with np.load(stored_file(model)) as stored:
         hints = stored["hints"].copy()
     row = words.index("river")

@@ -25,6 +25,7 @@ from hatbot.models.vocabulary import STOP_WORDS
 
 DIRECTORY = "strategy"
 MAIN_VIEW = "main"
+WORDS = "words.txt"  # the candidate words, one per line: row i of every table
 #: Fewer occurrences than this and a word is neither a hint nor a guess.
 CANDIDATE_MIN_COUNT = 10
 NEIGHBOURS = 100
@@ -162,12 +163,17 @@ def save(
 ) -> None:
     """Write the tables as ``.npy`` files (memory-mapped when served) and ``words.txt``."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "words.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
+    (directory / WORDS).write_text("\n".join(words) + "\n", encoding="utf-8")
     np.save(directory / "counts.npy", np.asarray(counts, np.int64))
     np.save(directory / "ngram_knn.npy", ngram_neighbours(words))
     for view, table in tables.items():
         for name, array in vars(table).items():
             np.save(directory / f"{view}.{name}.npy", array)
+
+
+def read_words(directory: Path) -> list[str]:
+    """The candidate words of the tables in ``directory``, in row order."""
+    return (directory / WORDS).read_text(encoding="utf-8").split()
 
 
 def load(
@@ -179,7 +185,7 @@ def load(
         # A plain ndarray over the mapping: np.memmap's subclass hooks cost time on every op.
         return np.asarray(np.load(directory / f"{name}.npy", mmap_mode="r"))
 
-    words = (directory / "words.txt").read_text(encoding="utf-8").split()
+    words = read_words(directory)
     counts = np.load(directory / "counts.npy")
     tables = {
         view: ViewTables(

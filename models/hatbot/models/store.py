@@ -87,12 +87,12 @@ def file_digests(model_dir: Path, known: dict[str, str] | None = None) -> dict[s
     """SHA-256 of every file of a model directory but its manifest; ``known`` digests are
     taken as they are (files that did not change), the others are computed."""
     known = known or {}
-    return {
-        name: known.get(name) or file_sha256(path)
-        for path in sorted(model_dir.rglob("*"))
-        if path.is_file() and path.name != MANIFEST
-        for name in [str(path.relative_to(model_dir))]
-    }
+    digests: dict[str, str] = {}
+    for path in sorted(model_dir.rglob("*")):
+        if path.is_file() and path.name != MANIFEST:
+            name = str(path.relative_to(model_dir))
+            digests[name] = known[name] if name in known else file_sha256(path)
+    return digests
 
 
 def refresh_file_digests(model_dir: Path, changed: list[str]) -> None:

@@ -127,8 +127,8 @@ def build(model_dir: Path, params: ExplainerParams | None = None, workers: int =
     dies fails the build with ``BrokenProcessPool`` rather than leaving it waiting.
     """
     params = params or ExplainerParams()
-    model = WordModel(model_dir)
-    words = tables.load_tables(model).words
+    version = store.read_manifest(model_dir).version
+    words = neighbours.read_words(model_dir / neighbours.DIRECTORY)
     chunks = [range(i, min(i + _CHUNK, len(words))) for i in range(0, len(words), _CHUNK)]
     lists: list[list[int]] = []
     context = multiprocessing.get_context("spawn")
@@ -144,7 +144,7 @@ def build(model_dir: Path, params: ExplainerParams | None = None, workers: int =
     np.savez(
         buffer,
         hints=hints,
-        model_version=np.str_(model.version),
+        model_version=np.str_(version),
         fingerprint=np.str_(fingerprint(params)),
     )
     store.write_bytes_atomic(model_dir / neighbours.DIRECTORY / FILE, buffer.getvalue())

@@ -61,13 +61,13 @@ class Guesser:
         """Mean over the views that know ``hint`` of 2 cos - hub_weight * hub, per candidate."""
         total: Scores | None = None
         known = 0
+        row = self.tables.row.get(hint)
         for view in self.tables.names:
             vector = self.tables.vector(view, hint)
             if vector is None:
                 continue
             table = self.tables.tables[view]
             scores = 2.0 * (table.vectors @ vector) - self.params.hub_weight * table.hub
-            row = self.tables.row.get(hint)
             if row is not None and self.params.reverse_weight:
                 start, end = int(table.reverse_ptr[row]), int(table.reverse_ptr[row + 1])
                 ranks = table.reverse_ranks[start:end].astype(np.float32)

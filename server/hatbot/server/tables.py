@@ -111,7 +111,7 @@ class StrategyTables:
 
 def load_tables(model: WordModel) -> StrategyTables:
     """The tables of ``model``'s directory: its main view and every extra view."""
-    if not (model.directory / neighbours.DIRECTORY / "words.txt").is_file():
+    if not (model.directory / neighbours.DIRECTORY / neighbours.WORDS).is_file():
         raise ValueError(
             f"{model.directory} has no neighbour tables for the default strategy (an older "
             "model?): retrain it with `hatbot train --force`, or serve it with --strategy baseline"
