@@ -165,7 +165,7 @@ def test_train_precomputes_and_lists_them_and_explanations_only_rebuilds(
 
     rewrite(out, fingerprint=np.str_("stale"))
     assert GameStrategy(WordModel(out)).explanations is None
-    rebuilt = cli("train", "--out", str(out), "--explanations-only", "--workers", "1")
+    rebuilt = cli("train", "--out", str(out), "--precompute-only", "--workers", "1")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert GameStrategy(WordModel(out)).explanations is not None
     assert not list((out / neighbours.DIRECTORY).glob(".*.tmp"))
@@ -176,10 +176,10 @@ def test_train_precomputes_and_lists_them_and_explanations_only_rebuilds(
     for listed, digest in refreshed["files"].items():
         assert store.file_sha256(out / listed) == digest, listed
 
-    missing = cli("train", "--out", str(tmp_path / "none"), "--explanations-only")
+    missing = cli("train", "--out", str(tmp_path / "none"), "--precompute-only")
     assert missing.returncode == 1
     assert "not a model directory" in missing.stderr
-    mixed = cli("train", "--out", str(out), "--explanations-only", "--corpus", str(tiny_corpus))
+    mixed = cli("train", "--out", str(out), "--precompute-only", "--corpus", str(tiny_corpus))
     assert mixed.returncode == 2
     assert "takes no --corpus" in mixed.stderr
 
