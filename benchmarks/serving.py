@@ -317,8 +317,7 @@ async def measure(
         for kind in kinds:
             for level in args.concurrency:
                 result = await _run_level(kind, level, channels, probe_channel, requests, args)
-                probes = f", {len(result.probe)} probes" if result.probe else ""
-                print(f"{kind} at {level}: {_status_codes(result)}{probes}", file=sys.stderr)
+                print(f"{kind} at {level}: {_status_codes(result)}", file=sys.stderr)
                 results.append(result)
         return response.model.version, results
     finally:
@@ -395,7 +394,7 @@ def _counts(counts: dict[str, int]) -> str:
 
 def _status_codes(result: LevelResult) -> str:
     text = _counts({code: len(values) for code, values in result.latencies.items()}) or "none"
-    if set(result.probe_codes) - {"OK"}:
+    if result.probe_codes:
         text += f"; probe: {_counts(result.probe_codes)}"
     if result.setup_errors:
         text += f"; untimed Explain: {_counts(result.setup_errors)}"
@@ -541,9 +540,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if path is not None and not path.parent.is_dir():
             parser.error(f"--{option.replace('_', '-')}: no directory {path.parent}")
     args.model = args.model or args.serve
-    if not (args.model / neighbours.DIRECTORY / neighbours.WORDS).is_file():
+    words = args.model / neighbours.DIRECTORY / neighbours.WORDS
+    if not (words.is_file() and (args.model / store.MANIFEST).is_file()):
         parser.error(f"--{'model' if args.addr else 'serve'}: not a model directory: {args.model}")
     return args
+
+
+def measure_cold_starts(args: argparse.Namespace, extra: list[str], versions: list[str]) -> str:
+    """``--cold-start`` starts of a server with ``extra`` arguments, as a report section."""
+    times = []
+    for _ in range(args.cold_start):
+        elapsed, version = cold_start(args.serve, extra)
+        print(f"cold start {elapsed:.2f} s", file=sys.stderr)
+        times.append(elapsed)
+        versions.append(version)
+    return (
+        f"## Cold start, `{shlex.join(['hatbot', 'serve', *extra])}`\n\n"
+        f"{len(times)} starts, process start to both health services SERVING: "
+        f"min {min(times):.2f} s, median {statistics.median(times):.2f} s, max {max(times):.2f} s"
+    )
 
 
 def run(args: argparse.Namespace) -> str:
@@ -552,37 +567,23 @@ def run(args: argparse.Namespace) -> str:
     if args.compare_workers:
         configs = [[*args.extra, "--workers", str(n)] for n in args.compare_workers]
     versions: list[str] = []
-    sections: list[str] = []
     if args.cold_start:
-        for extra in configs:
-            times = []
-            for _ in range(args.cold_start):
-                elapsed, version = cold_start(args.serve, extra)
-                print(f"cold start {elapsed:.2f} s", file=sys.stderr)
-                times.append(elapsed)
-                versions.append(version)
-            sections.append(
-                f"## Cold start, `{shlex.join(['hatbot', 'serve', *extra])}`\n\n"
-                f"{len(times)} starts, process start to both health services SERVING: "
-                f"min {min(times):.2f} s, median {statistics.median(times):.2f} s, "
-                f"max {max(times):.2f} s"
-            )
-        return report(args, versions, sections)
+        return report(args, versions, [measure_cold_starts(args, c, versions) for c in configs])
 
     words = read_word_lists(args.model)
     kinds = [kind for kind in KINDS if kind in args.kinds]
-    for kind, pool in (("explain-other", words.others), ("explain-candidate", words.candidates)):
-        if kind in kinds and not pool:
-            raise BenchmarkError(f"--kinds {kind}: the model {args.model} has no such words")
-    if not words.candidates:
-        raise BenchmarkError(f"--model: no candidate words in {args.model}")
+    if not words.candidates or ("explain-other" in kinds and not words.others):
+        raise BenchmarkError(f"--model: {args.model} lacks candidate or other vocabulary words")
+    expected = json.loads((args.model / store.MANIFEST).read_text("utf-8"))["version"]
     log: list[dict[str, Any]] = []
-    tables = []
+    sections, tables = [], []
     try:
         for run_index, extra in enumerate(configs):
             requests = Requests(words, args.seed, log, run_index)
             with nullcontext(args.addr) if args.addr else serving(args.serve, extra) as address:
                 version, results = asyncio.run(measure(address, requests, kinds, args))
+            if version != expected:
+                print(f"warning: {address} serves {version}, not {expected}", file=sys.stderr)
             versions.append(version)
             tables.append(results)
             title = address if args.addr else shlex.join(["hatbot", "serve", *extra])

@@ -41,6 +41,12 @@ def table_rows(report: str) -> list[dict[str, str]]:
     return [dict(zip(header, row, strict=True)) for row in rows]
 
 
+def status_counts(cell: str) -> dict[str, int]:
+    """``"OK 12, DEADLINE_EXCEEDED 3"`` as a dict."""
+    pairs = (item.rsplit(" ", 1) for item in cell.split(", "))
+    return {code: int(count) for code, count in pairs}
+
+
 def test_short_run_counts_every_kind_and_never_repeats_an_unseen_tuple(
     serving: ModuleType, tiny_model: Path, tiny_manifest: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -60,13 +66,15 @@ def test_short_run_counts_every_kind_and_never_repeats_an_unseen_tuple(
         (kind, level) for kind in serving.KINDS for level in LEVELS
     ]
     for row in rows:
-        counts = dict(item.rsplit(" ", 1) for item in row["status codes"].split(", "))
+        calls, *probe = row["status codes"].split("; probe: ")
+        counts = status_counts(calls)
         assert int(counts["OK"]) > 0, row
-        assert int(row["calls"]) == sum(int(n) for n in counts.values()), row
+        assert int(row["calls"]) == sum(counts.values()), row
         assert float(row["QPS"]) > 0, row
         assert float(row["p50 ms"]) > 0, row
         probed = row["kind"] != "health"
         assert (row["probe max ms"] != "-") == probed, row
+        assert [status_counts(part)["OK"] > 0 for part in probe] == ([True] if probed else [])
     if shutil.which("ss"):
         assert f"{CHANNELS + 1} TCP connections" in result.stderr
     elif os.environ.get("CI") == "true":
@@ -145,3 +153,25 @@ def test_bad_arguments_are_named(
         serving.parse_args([arg.format(**paths) for arg in argv])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_rejections_and_ratios_are_reported(serving: ModuleType) -> None:
+    def level(ok_ms: list[float], rejected_ms: list[float]) -> Any:
+        latencies = {"OK": [ms / 1000 for ms in ok_ms]}
+        if rejected_ms:
+            latencies["RESOURCE_EXHAUSTED"] = [ms / 1000 for ms in rejected_ms]
+        return serving.LevelResult("guess-unseen", 16, 2.0, latencies)
+
+    one_worker = level([10.0] * 98 + [40.0] * 2, [])
+    two_workers = level([5.0] * 150 + [20.0] * 50, [1.0, 3.0])
+
+    row = table_rows(serving.format_table([two_workers]))[0]
+    assert row["calls"] == "202"
+    assert row["QPS"] == "100"
+    assert (row["p50 ms"], row["p99 ms"], row["rejected p99 ms"]) == ("5.00", "20.00", "3.00")
+    assert row["status codes"] == "OK 200, RESOURCE_EXHAUSTED 2"
+    assert table_rows(serving.format_table([one_worker]))[0]["rejected p99 ms"] == "-"
+
+    ratio = table_rows(serving.format_ratios([one_worker], [two_workers]))[0]
+    assert ratio["QPS ratio"] == "2.00 (100 / 50)"
+    assert (ratio["p50 ratio"], ratio["p99 ratio"]) == ("0.50", "0.50")
