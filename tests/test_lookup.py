@@ -1,11 +1,11 @@
-"""Precomputed explanations: the same answers as the live explainer, and never stale ones."""
+"""Stored answers (the lookup tables): the live answers, looked up; never stale ones."""
 
 from __future__ import annotations
 
-import io
 import json
 import multiprocessing
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -21,9 +21,10 @@ import pytest
 from conftest import TINY_EXPLAINER, running_server
 
 from hatbot.client import HatClient
-from hatbot.models import neighbours, store
-from hatbot.server import explanations
-from hatbot.server.explainer import Explainer, ExplainerParams
+from hatbot.models import store
+from hatbot.server import lookup
+from hatbot.server.explainer import ExplainerParams
+from hatbot.server.guesser import Guesser
 from hatbot.server.model import WordModel
 from hatbot.server.strategy import GameStrategy
 
@@ -32,123 +33,179 @@ WAIT = 60.0
 
 
 @pytest.fixture(scope="module")
-def explained_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the tiny model with explanations for :data:`TINY_EXPLAINER`."""
-    model = tmp_path_factory.mktemp("explained") / "tiny"
+def stored_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the tiny model with lookup tables for :data:`TINY_EXPLAINER`."""
+    model = tmp_path_factory.mktemp("stored") / "tiny"
     shutil.copytree(tiny_model, model)
-    count = explanations.build(model, TINY_EXPLAINER, workers=2)
-    assert count == len(neighbours.read_words(model / neighbours.DIRECTORY))
+    lookup.build(model, TINY_EXPLAINER, workers=2)
     return model
 
 
-def stored_file(model: Path) -> Path:
-    return model / neighbours.DIRECTORY / explanations.FILE
+def copy(model: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(model, target)
+    return target
 
 
-def rewrite(model: Path, **changes: object) -> None:
-    """Rewrite the model's explanations file with some of its fields changed."""
-    with np.load(stored_file(model)) as stored:
-        fields = {name: stored[name] for name in stored.files}
-    fields.update(changes)
-    buffer = io.BytesIO()
-    np.savez(buffer, **fields)
-    stored_file(model).write_bytes(buffer.getvalue())
+def files(model: Path) -> Path:
+    return model / lookup.DIRECTORY
 
 
-def test_precomputed_answers_equal_live_ones_for_every_word_and_length(
-    explained_model: Path,
+def strategy(model: Path) -> GameStrategy:
+    return GameStrategy(WordModel(model), TINY_EXPLAINER)
+
+
+def test_every_word_some_view_knows_is_stored(stored_model: Path) -> None:
+    stored = strategy(stored_model)
+    assert stored.lookup is not None
+    assert stored.lookup.complete
+    vocabulary = stored.lookup.vocabulary
+    assert vocabulary[: len(stored.live.tables.words)] == stored.live.tables.words
+    known = {word for model in stored.live.tables.views.values() for word in model.words}
+    assert set(vocabulary) == known
+    assert "the" in vocabulary  # a stop word: known to the views over every token
+
+
+def test_stored_explanations_equal_live_ones_for_every_word_and_length(
+    stored_model: Path,
 ) -> None:
-    cached = GameStrategy(WordModel(explained_model), TINY_EXPLAINER)
-    assert cached.explanations is not None
-    live = Explainer(cached.tables, TINY_EXPLAINER)
-    for word in cached.tables.words:
+    stored = strategy(stored_model)
+    assert stored.lookup is not None
+    live = stored.live.explainer
+    for word in stored.lookup.vocabulary:
         full = live.explain(word, 100)
-        assert full, word
         for n in (1, 2, 5, 100):
-            assert cached.explain(word, n) == live.explain(word, n) == full[:n], (word, n)
+            assert stored.explain(word, n) == live.explain(word, n) == full[:n], (word, n)
+    assert stored.explain("zzzz", 5) == []
 
 
-def test_words_without_a_precomputed_list_are_explained_live(explained_model: Path) -> None:
-    cached = GameStrategy(WordModel(explained_model), TINY_EXPLAINER)
-    live = Explainer(cached.tables, TINY_EXPLAINER)
-    for word in ("the", "zzzz", "riverside"):  # a stop word, unknown words
-        assert word not in cached.tables.row
-        assert cached.explain(word, 5) == live.explain(word, 5)
+def test_stored_hint_scores_are_the_live_ones_to_a_quantum(stored_model: Path) -> None:
+    stored = strategy(stored_model)
+    assert stored.lookup is not None
+    vocabulary = stored.lookup.vocabulary
+    rows, known = stored.live.scores.rows(vocabulary)
+    assert known.all()
+    offset, step = stored.lookup.hint_scales[:, :1], stored.lookup.hint_scales[:, 1:]
+    restored = offset + step * stored.lookup.hint_scores.astype(np.float32)
+    assert np.all(np.abs(restored - rows) <= step * 0.51 + 1e-6)
+    assert stored.lookup.scores("zzzz") is None
 
 
-def test_explanations_for_other_parameters_are_ignored(
-    explained_model: Path, caplog: pytest.LogCaptureFixture
+def test_stored_guesses_equal_live_ones(stored_model: Path) -> None:
+    stored = strategy(stored_model)
+    assert stored.lookup is not None
+    live = stored.live
+    live_guesser = Guesser(live.tables.candidates, live.scores, stored.guesser_params)
+    words = stored.lookup.vocabulary
+    rng = random.Random(5)
+    requests = [rng.sample(words, rng.randint(1, 5)) for _ in range(300)]
+    same = 0
+    for hints in requests:
+        for criteria in ("soft", "hard"):
+            answer = stored.guess(hints, 5, criteria)
+            assert answer, hints
+            same += answer == live_guesser.guess(hints, 5, criteria)
+    assert same / (2 * len(requests)) >= 0.98
+
+
+def test_a_hint_list_is_computed_once(stored_model: Path) -> None:
+    """The candidates' inflection groups and counts come from the store, not the views."""
+    stored = strategy(stored_model)
+    assert stored.lookup is not None
+    stored.explain("river", 5)
+    stored.guess(["lake", "boat"], 5)
+    assert stored._live is None, "a complete lookup needs no live tables"
+
+
+def test_tables_for_other_parameters_are_ignored(
+    stored_model: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     other = ExplainerParams(pool_neighbours=10, competitor_neighbours=20, reverse_max_rank=3)
-    strategy = GameStrategy(WordModel(explained_model), other)
-    assert strategy.explanations is None
-    assert "computed for another model or explainer" in caplog.text
-    live = Explainer(strategy.tables, other)
-    assert [strategy.explain(w, 5) for w in ("river", "bread")] == [
-        live.explain(w, 5) for w in ("river", "bread")
-    ]
+    found = GameStrategy(WordModel(stored_model), other)
+    assert found.lookup is None
+    assert "computed for another model version or code" in caplog.text
+    assert found.explain("river", 5) == found.live.explainer.explain("river", 5)
 
 
-Changes = Callable[[int], dict[str, object]]
+Change = Callable[[Path], None]
+
+
+def _meta(directory: Path, **changes: object) -> None:
+    meta = json.loads((directory / lookup.META).read_text())
+    (directory / lookup.META).write_text(json.dumps({**meta, **changes}))
+
+
+def _array(name: str, value: Callable[[np.ndarray], np.ndarray]) -> Change:
+    def change(directory: Path) -> None:
+        array = np.load(directory / name)
+        with (directory / name).open("wb") as handle:
+            np.save(handle, value(array))
+
+    return change
 
 
 @pytest.mark.parametrize(
-    "changes",
+    "change",
     [
-        lambda n: {"model_version": np.str_("tiny-another-version")},
-        lambda n: {"fingerprint": np.str_("0" * 64)},
-        lambda n: {"hints": np.zeros((n + 1, 2), np.int32)},  # not one row per candidate
-        lambda n: {"hints": np.full((n, 3), n, np.int32)},  # rows past the candidates
-        lambda n: {"hints": np.zeros((n, 3), np.float32)},
+        lambda d: _meta(d, model_version="tiny-another-version"),
+        lambda d: _meta(d, fingerprint="0" * 64),
+        _array(lookup.EXPLANATIONS, lambda a: a[:-1]),  # not one row per word
+        _array(lookup.EXPLANATIONS, lambda a: np.full_like(a, 10**6)),  # past the candidates
+        _array(lookup.EXPLANATIONS, lambda a: a.astype(np.float32)),
+        _array(lookup.HINT_SCORES, lambda a: a[:, :-1]),
+        _array(lookup.HINT_SCALES, lambda a: a[:-1]),
+        lambda d: (d / lookup.VOCABULARY).write_text("river\n"),
+        lambda d: (d / lookup.HINT_SCORES).write_bytes(b""),
+        lambda d: (d / lookup.CANDIDATES).write_bytes(b"PK\x03\x04 truncated"),
+        lambda d: (d / lookup.META).write_text("{not json"),
+        lambda d: (d / lookup.EXPLANATIONS).unlink(),
     ],
-    ids=["another model", "another explainer", "wrong shape", "out of range", "not rows"],
+    ids=[
+        "another model",
+        "another code",
+        "rows",
+        "out of range",
+        "not rows",
+        "scores shape",
+        "scales",
+        "vocabulary",
+        "empty scores",
+        "truncated candidates",
+        "garbled meta",
+        "missing file",
+    ],
 )
-def test_stale_or_foreign_explanations_are_ignored(
-    explained_model: Path, tmp_path: Path, changes: Changes
+def test_stale_foreign_or_broken_tables_are_ignored(
+    stored_model: Path, tmp_path: Path, change: Change
 ) -> None:
-    model = tmp_path / "model"
-    shutil.copytree(explained_model, model)
-    candidates = len(neighbours.read_words(model / neighbours.DIRECTORY))
-    rewrite(model, **changes(candidates))
-    strategy = GameStrategy(WordModel(model), TINY_EXPLAINER)
-    assert strategy.explanations is None
-    assert strategy.explain("river", 5) == Explainer(strategy.tables, TINY_EXPLAINER).explain(
-        "river", 5
-    )
+    model = copy(stored_model, tmp_path)
+    change(files(model))
+    found = strategy(model)
+    assert found.lookup is None
+    assert found.explain("river", 5) == found.live.explainer.explain("river", 5)
+    assert found.guess(["lake"], 5)
 
 
-@pytest.mark.parametrize("content", [b"", b"not a zip file", b"PK\x03\x04 truncated"])
-def test_an_unreadable_explanations_file_is_ignored(
-    explained_model: Path, tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
-) -> None:
-    model = tmp_path / "model"
-    shutil.copytree(explained_model, model)
-    stored_file(model).write_bytes(content)
-    assert GameStrategy(WordModel(model), TINY_EXPLAINER).explanations is None
-    assert "is unreadable" in caplog.text
-
-
-def test_the_server_answers_from_the_precomputed_lists(tiny_model: Path, tmp_path: Path) -> None:
-    """Built for the server's own (default) explainer, a stored list is what Explain returns."""
-    model = tmp_path / "model"
-    shutil.copytree(tiny_model, model)
-    explanations.build(model, workers=1)
-    words = neighbours.read_words(model / neighbours.DIRECTORY)
-    with np.load(stored_file(model)) as stored:
-        hints = stored["hints"].copy()
-    row = words.index("river")
-    marked = [words.index(w) for w in ("bread", "guitar", "keyboard")]  # not river's topic
-    hints[row] = -1
-    hints[row, :3] = marked
-    rewrite(model, hints=hints)
+def test_the_server_answers_from_the_stored_tables(tiny_model: Path, tmp_path: Path) -> None:
+    """Built for the server's own (default) parameters, a stored list is what Explain says."""
+    model = copy(tiny_model, tmp_path)
+    directory = files(model)
+    vocabulary = (directory / lookup.VOCABULARY).read_text().split()
+    hints = np.load(directory / lookup.EXPLANATIONS)
+    hints[vocabulary.index("river")] = -1
+    hints[vocabulary.index("river"), :3] = [
+        vocabulary.index(w) for w in ("bread", "guitar", "oven")
+    ]
+    with (directory / lookup.EXPLANATIONS).open("wb") as handle:
+        np.save(handle, hints)
 
     with running_server(model) as server, HatClient(server.wait_listening()) as client:
-        assert client.explain("river", 5) == ["bread", "guitar", "keyboard"]
+        assert client.explain("river", 5) == ["bread", "guitar", "oven"]
         assert client.explain("river", 2) == ["bread", "guitar"]
-    assert "precomputed explanations of" in server.log
+    assert "precomputed answers for" in server.log
 
 
-def test_train_precomputes_and_lists_them_and_explanations_only_rebuilds(
+def test_train_stores_and_lists_them_and_precompute_only_rebuilds(
     tmp_path: Path, tiny_corpus: Path, cli: Cli
 ) -> None:
     out = tmp_path / "model"
@@ -156,22 +213,20 @@ def test_train_precomputes_and_lists_them_and_explanations_only_rebuilds(
     result = cli("train", "--corpus", str(tiny_corpus), "--out", str(out), *small)
     assert result.returncode == 0, result.stderr
     manifest = json.loads((out / "manifest.json").read_text())
-    name = f"{neighbours.DIRECTORY}/{explanations.FILE}"
-    assert name in manifest["files"]
+    names = [f"{lookup.DIRECTORY}/{name}" for name in lookup.FILES]
+    assert set(names) <= set(manifest["files"])
     assert "finish" in manifest["timings_seconds"]
-    assert GameStrategy(WordModel(out)).explanations is not None
+    assert GameStrategy(WordModel(out)).lookup is not None
 
-    assert manifest["files"][name] == store.file_sha256(stored_file(out))
-
-    rewrite(out, fingerprint=np.str_("stale"))
-    assert GameStrategy(WordModel(out)).explanations is None
+    _meta(files(out), fingerprint="stale")
+    assert GameStrategy(WordModel(out)).lookup is None
     rebuilt = cli("train", "--out", str(out), "--precompute-only", "--workers", "1")
     assert rebuilt.returncode == 0, rebuilt.stderr
-    assert GameStrategy(WordModel(out)).explanations is not None
-    assert not list((out / neighbours.DIRECTORY).glob(".*.tmp"))
-    assert stored_file(out).stat().st_mode & 0o777 == 0o644  # a server may run as another user
+    assert GameStrategy(WordModel(out)).lookup is not None
+    assert not list(files(out).glob(".*.tmp"))
+    for name in names:  # a server may run as another user
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
     refreshed = json.loads((out / "manifest.json").read_text())
-    assert refreshed["files"][name] == store.file_sha256(stored_file(out))
     assert refreshed["version"] == manifest["version"]
     for listed, digest in refreshed["files"].items():
         assert store.file_sha256(out / listed) == digest, listed
@@ -185,25 +240,24 @@ def test_train_precomputes_and_lists_them_and_explanations_only_rebuilds(
 
 
 def _sigint_handler_of_a_worker(model: Path) -> object:
-    explanations._start_worker(model, TINY_EXPLAINER)
+    lookup._start_worker(model, TINY_EXPLAINER)
     return signal.getsignal(signal.SIGINT)
 
 
-def test_workers_leave_ctrl_c_to_the_parent(explained_model: Path) -> None:
+def test_workers_leave_ctrl_c_to_the_parent(stored_model: Path) -> None:
     """A terminal's Ctrl-C reaches every process of the group: a worker killed by it would
     fail the build (and the first-run training of ``hatbot serve``) behind the parent's back."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, context) as pool:
-        handler = pool.submit(_sigint_handler_of_a_worker, explained_model).result(WAIT)
+        handler = pool.submit(_sigint_handler_of_a_worker, stored_model).result(WAIT)
     assert handler == signal.SIG_IGN
 
 
 def test_a_worker_that_dies_fails_the_build_instead_of_hanging(
-    explained_model: Path, tmp_path: Path
+    stored_model: Path, tmp_path: Path
 ) -> None:
-    model = tmp_path / "model"
-    shutil.copytree(explained_model, model)
-    before = stored_file(model).read_bytes()
+    model = copy(stored_model, tmp_path)
+    before = {name: (files(model) / name).read_bytes() for name in lookup.FILES}
     killed: list[int] = []
 
     def kill_the_first_worker() -> None:
@@ -220,8 +274,9 @@ def test_a_worker_that_dies_fails_the_build_instead_of_hanging(
     killer.start()
     try:
         with pytest.raises(BrokenProcessPool):
-            explanations.build(model, TINY_EXPLAINER, workers=1)
+            lookup.build(model, TINY_EXPLAINER, workers=1)
     finally:
         killer.join(WAIT)
     assert killed
-    assert stored_file(model).read_bytes() == before, "a failed build must not touch the file"
+    after = {name: (files(model) / name).read_bytes() for name in lookup.FILES}
+    assert after == before, "a failed build must not touch the stored files"
