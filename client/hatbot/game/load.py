@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import dacite
 
@@ -146,10 +146,35 @@ class _Seating:
 def _parse(cls: type[_Record], record: dict[str, Any], where: str) -> _Record:
     try:
         return dacite.from_dict(cls, record)
-    except (dacite.DaciteError, ValueError, TypeError) as exc:
+    except dacite.MissingValueError as exc:
+        raise GameLogError(f"{where}: missing field {exc.field_path!r}") from None
+    except dacite.WrongTypeError as exc:
+        raise GameLogError(
+            f"{where}: {exc.field_path!r} must be {_type_name(exc.field_type)}, got "
+            f"{_shown(_value_at(record, exc.field_path, exc.value))}"
+        ) from None
+    except (dacite.DaciteError, ValueError, TypeError) as exc:  # ValueError: GameConfig's checks
         raise GameLogError(f"{where}: {exc}") from None
 
 
-def _shown(record: dict[str, Any]) -> str:
-    text = json.dumps(record, ensure_ascii=False)
+def _value_at(record: dict[str, Any], path: str | None, default: object) -> object:
+    """The value at dotted ``path`` of ``record`` as the log has it (dacite's may be converted)."""
+    value: object = record
+    for key in (path or "").split("."):
+        if not isinstance(value, dict) or key not in value:
+            return default
+        value = value[key]
+    return value
+
+
+def _type_name(field_type: Any) -> str:
+    if get_origin(field_type) is Literal:
+        return "one of " + ", ".join(map(repr, get_args(field_type)))
+    return str(
+        getattr(field_type, "__name__", field_type) if not get_args(field_type) else field_type
+    )
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
