@@ -195,7 +195,7 @@ def _points_plot(summaries: list[PlayerSummary], colors: dict[str, str]) -> str:
     from matplotlib.patches import Patch
 
     players = [s.player for s in reversed(summaries)]  # best at the top
-    with _figure("points", 5.2, 0.9 + 0.42 * len(players)) as figure:
+    with _figure("points", 5.2, _side_height(len(players))) as figure:
         axes = figure.add_subplot()
         explaining = [s.explain_points for s in reversed(summaries)]
         guessing = [s.guess_points for s in reversed(summaries)]
@@ -230,7 +230,7 @@ def _found_at_plot(result: GameResult, colors: dict[str, str]) -> str:
     labels = [str(i) for i in range(1, n + 1)] + ["missed"]
     players = result.players
     width = 0.8 / len(players)
-    with _figure("found_at", 5.2, 3.0) as figure:
+    with _figure("found_at", 5.2, _side_height(len(players))) as figure:
         axes = figure.add_subplot()
         for index, player in enumerate(players):
             counts = [0] * (n + 1)
@@ -244,8 +244,13 @@ def _found_at_plot(result: GameResult, colors: dict[str, str]) -> str:
         axes.set_ylabel("words")
         axes.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         _grid(axes, "y")
-        axes.legend(loc="upper right", fontsize=8)
+        axes.legend(loc="lower right", bbox_to_anchor=(1, 1), ncols=min(len(players), 4))
         return _svg(figure)
+
+
+def _side_height(players: int) -> float:
+    """Inches: the two plots side by side are as tall as each other."""
+    return max(2.6, 1.0 + 0.42 * players)
 
 
 def _latency_plot(result: GameResult, colors: dict[str, str]) -> str:
