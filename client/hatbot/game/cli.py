@@ -16,6 +16,7 @@ from hatbot.game.load import GameLogError, load_game
 from hatbot.game.log import GameLog
 from hatbot.game.players import Player, make_player
 from hatbot.game.records import GameConfig, TurnRecord
+from hatbot.game.report import INSTALL, ReportExtraMissingError, require_report_extra, write_report
 from hatbot.game.summary import format_failures, format_table, summarize
 from hatbot.progress import Progress
 
@@ -93,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--report",
         type=Path,
         metavar="FILE.html",
-        help=f"also write the game's HTML report here (needs {_report_extra()})",
+        help=f"also write the game's HTML report here (needs {INSTALL})",
     )
     parser.set_defaults(func=lambda args: _play(parser, args))
 
@@ -114,15 +115,9 @@ def register_report(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         "--html",
         type=Path,
         metavar="FILE.html",
-        help=f"write the report page here: self-contained, no network (needs {_report_extra()})",
+        help=f"write the report page here: self-contained, no network (needs {INSTALL})",
     )
     parser.set_defaults(func=lambda args: _report(parser, args))
-
-
-def _report_extra() -> str:
-    from hatbot.game.report import INSTALL
-
-    return INSTALL
 
 
 def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -142,8 +137,6 @@ def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 def _check_report(parser: argparse.ArgumentParser, path: Path) -> None:
     """Refuse a report that cannot be written, before any long work."""
-    from hatbot.game.report import ReportExtraMissingError, require_report_extra
-
     try:
         require_report_extra()
     except ReportExtraMissingError as exc:
@@ -160,8 +153,6 @@ def _write_report(
     log: Path,
     warnings: Sequence[str] = (),
 ) -> None:
-    from hatbot.game.report import write_report
-
     try:
         write_report(path, result, log=log, warnings=warnings)
     except OSError as exc:

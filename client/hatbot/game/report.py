@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -111,9 +112,16 @@ def render_html(
         reasons=DROP_REASONS,
         log=log,
         warnings=warnings,
-        version=metadata.version("hatbot"),
+        version=_version(),
         ms=_ms,
     )
+
+
+def _version() -> str:
+    try:
+        return metadata.version("hatbot")
+    except metadata.PackageNotFoundError:  # a source tree that is not installed
+        return "(unknown version)"
 
 
 def _chances(result: GameResult, player: str) -> int:
@@ -122,9 +130,12 @@ def _chances(result: GameResult, player: str) -> int:
 
 
 def _turn_views(result: GameResult) -> list[TurnView]:
+    calls_of: dict[int, list[CallRecord]] = {}
+    for call in result.calls:
+        calls_of.setdefault(call.turn, []).append(call)
     views = []
     for turn in result.turns:
-        calls = [call for call in result.calls if call.turn == turn.turn]
+        calls = calls_of.get(turn.turn, [])
         guessers = [
             GuesserView(
                 player,
@@ -178,7 +189,8 @@ def _figure(name: str, width: float, height: float) -> Iterator[Figure]:
         yield Figure(figsize=(width, height), layout="constrained")
 
 
-def _svg(figure: Figure) -> str:
+def _svg(figure: Figure, name: str) -> str:
+    """The figure as an ``<svg>`` element whose ids start with ``name``, unique on the page."""
     buffer = io.StringIO()
     figure.savefig(
         buffer,
@@ -186,7 +198,7 @@ def _svg(figure: Figure) -> str:
         metadata={"Creator": None, "Date": None, "Format": None, "Type": None},
     )
     text = buffer.getvalue()
-    return text[text.index("<svg") :]
+    return re.sub(r'(id="|href="#|url\(#)', rf"\1{name}-", text[text.index("<svg") :])
 
 
 def _points_plot(summaries: list[PlayerSummary], colors: dict[str, str]) -> str:
@@ -219,7 +231,7 @@ def _points_plot(summaries: list[PlayerSummary], colors: dict[str, str]) -> str:
             Patch(facecolor=_MUTED, label="as guesser", **light),
         ]
         axes.legend(handles=roles, loc="lower right", ncols=2, bbox_to_anchor=(1, 1.0))
-        return _svg(figure)
+        return _svg(figure, "points")
 
 
 def _found_at_plot(result: GameResult, colors: dict[str, str]) -> str:
@@ -245,7 +257,7 @@ def _found_at_plot(result: GameResult, colors: dict[str, str]) -> str:
         axes.yaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         _grid(axes, "y")
         axes.legend(loc="lower right", bbox_to_anchor=(1, 1), ncols=min(len(players), 4))
-        return _svg(figure)
+        return _svg(figure, "found-at")
 
 
 def _side_height(players: int) -> float:
@@ -294,7 +306,7 @@ def _latency_plot(result: GameResult, colors: dict[str, str]) -> str:
             axes.set_yticks(range(len(players)), list(reversed(players)))
             axes.set_ylim(-0.6, len(players) - 0.2)
             _grid(axes, "x")
-        return _svg(figure)
+        return _svg(figure, "latency")
 
 
 def _grid(axes: Axes, which: Literal["x", "y"]) -> None:

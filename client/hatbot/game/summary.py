@@ -116,6 +116,10 @@ def format_table(summaries: Sequence[PlayerSummary]) -> str:
     )
 
 
+#: Failure details are cut to this many characters in the text summary.
+MAX_DETAIL = 100
+
+
 def format_failures(summaries: Sequence[PlayerSummary]) -> list[str]:
     """A line for each player with failed calls: how many, of which status and why."""
     lines = []
@@ -142,10 +146,6 @@ def _details(details: dict[str, int]) -> str:
         first = first[: MAX_DETAIL - 3] + "..."
     others = len(details) - 1
     return first + (f"; {others} other message{'s' * (others > 1)}" if others else "")
-
-
-#: Failure details are cut to this many characters in the text summary.
-MAX_DETAIL = 100
 
 
 def _number(value: float | None, template: str) -> str:
