@@ -25,13 +25,15 @@ run in this order:
   1, 2, ... 5 hints; only the Guesses are timed and counted.
 
 Requests come from streams seeded by ``--seed``: the same seed sends the same sequence
-(``--dump-requests FILE`` writes it as JSON lines). During every level but health's, a separate
-connection probes Health/Check every 10 ms (warm-up included). Reported per kind and level:
-calls counted, QPS (OK calls a second), p50/p99/p99.9 of OK calls, p99 of RESOURCE_EXHAUSTED
-ones, the probe's p99 and max, and every status code; ``--out`` also writes the command, date,
-machine, model version and seed. ``--compare-workers 1 2`` runs everything against a server with
-``--workers 1``, then ``--workers 2``, and adds ratios to the first; ``--cold-start N`` instead
-starts the server N times and times process start to both health services SERVING.
+(``--dump-requests FILE`` writes it as JSON lines). A caller that gets RESOURCE_EXHAUSTED makes
+its next call at once, or after ``--shed-backoff`` seconds. During every level but health's, a
+separate process probes Health/Check every 10 ms on its own connection (warm-up included).
+Reported per kind and level: calls counted, QPS (OK calls a second), p50/p99/p99.9 of OK calls,
+p99 of RESOURCE_EXHAUSTED ones, the probe's p99 and max, and every status code; ``--out`` also
+writes the command, date, machine, model version and seed. ``--compare-workers 1 2`` runs
+everything against a server with ``--workers 1``, then ``--workers 2``, and adds ratios to the
+first; ``--cold-start N`` instead starts the server N times and times process start to both
+health services SERVING.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
 import shlex
@@ -46,13 +49,13 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -171,35 +174,51 @@ class LevelResult:
     setup_errors: Counter[str] = field(default_factory=Counter)
 
 
-class Probe(Closing):
-    """Health/Check every 10 ms on its own (blocking) channel, in a thread, until closed."""
-
-    def __init__(self, channel: grpc.Channel, deadline: float) -> None:
-        self.latencies: list[float] = []
-        self.codes: Counter[str] = Counter()
-        self._check = health_pb2_grpc.HealthStub(channel).Check
-        self._deadline = deadline
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
+def _probe(address: str, deadline: float, stop: Any, results: Connection) -> None:
+    """The probe's process: Health/Check every PROBE_INTERVAL until ``stop`` is set."""
+    latencies: list[float] = []
+    codes: Counter[str] = Counter()
+    with grpc.insecure_channel(address, options=[OWN_CONNECTION]) as channel:
+        check = health_pb2_grpc.HealthStub(channel).Check
         next_at = time.perf_counter()
-        while not self._stop.is_set():
+        while not stop.is_set():
             started = time.perf_counter()
             try:
-                self._check(HEALTH_CHECK, timeout=self._deadline)
+                check(HEALTH_CHECK, timeout=deadline)
                 code = "OK"
             except grpc.RpcError as error:
                 code = error.code().name
-            self.latencies.append(time.perf_counter() - started)
-            self.codes[code] += 1
+            latencies.append(time.perf_counter() - started)
+            codes[code] += 1
             next_at = max(next_at + PROBE_INTERVAL, time.perf_counter())
-            self._stop.wait(next_at - time.perf_counter())
+            stop.wait(max(0.0, next_at - time.perf_counter()))
+    results.send((latencies, dict(codes)))
+
+
+class Probe(Closing):
+    """Health/Check every 10 ms on its own connection, from its own process (so that the
+    load's event loop neither delays it nor is slowed by it), until closed."""
+
+    def __init__(self, address: str, deadline: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._results, child = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_probe, args=(address, deadline, self._stop, child), daemon=True
+        )
+        self._process.start()
+        child.close()
+        self.latencies: list[float] = []
+        self.codes: Counter[str] = Counter()
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._results.poll(CONNECT_TIMEOUT):
+            latencies, codes = self._results.recv()
+            self.latencies, self.codes = latencies, Counter(codes)
+        self._process.join(CONNECT_TIMEOUT)
+        if self._process.is_alive():
+            self._process.kill()
 
 
 @dataclass
@@ -210,6 +229,7 @@ class Load:
     requests: Requests
     until: float  # no call starts after this
     deadline: float
+    shed_backoff: float = 0.0  # seconds a caller waits after RESOURCE_EXHAUSTED (jittered)
     samples: list[Sample] = field(default_factory=list)
     setup_errors: Counter[str] = field(default_factory=Counter)  # guess-host's untimed Explains
 
@@ -222,6 +242,8 @@ class Load:
             code = error.code().name
         ended = time.perf_counter()
         self.samples.append((ended, ended - started, code))
+        if code == "RESOURCE_EXHAUSTED" and self.shed_backoff:
+            await asyncio.sleep(self.shed_backoff * random.uniform(0.5, 1.5))
 
     async def caller(self, channel: grpc.aio.Channel) -> None:
         """One caller: its next call as soon as the last one ended."""
@@ -251,14 +273,14 @@ async def _run_level(
     kind: str,
     level: int,
     channels: list[grpc.aio.Channel],
-    probe_channel: grpc.Channel,
+    address: str,
     requests: Requests,
     args: argparse.Namespace,
 ) -> LevelResult:
     requests.level = (kind, level)
     counted_from = time.perf_counter() + args.warmup
-    load = Load(kind, requests, counted_from + args.duration, args.deadline)
-    probe = None if kind == "health" else Probe(probe_channel, args.deadline)
+    load = Load(kind, requests, counted_from + args.duration, args.deadline, args.shed_backoff)
+    probe = None if kind == "health" else Probe(address, args.deadline)
     with probe or nullcontext():
         await asyncio.gather(*(load.caller(channels[i % len(channels)]) for i in range(level)))
     latencies: dict[str, list[float]] = defaultdict(list)
@@ -297,17 +319,15 @@ async def measure(
     """The server's model version and every kind's results at every level."""
     options = [OWN_CONNECTION]
     channels = [grpc.aio.insecure_channel(address, options=options) for _ in range(args.channels)]
-    probe_channel = grpc.insecure_channel(address, options=options)
     try:
         ready = asyncio.gather(*(channel.channel_ready() for channel in channels))
         try:
             await asyncio.wait_for(ready, CONNECT_TIMEOUT)
-            grpc.channel_ready_future(probe_channel).result(CONNECT_TIMEOUT)
-        except (TimeoutError, grpc.FutureTimeoutError):
+        except TimeoutError:
             raise BenchmarkError(
                 f"cannot connect to {address} in {CONNECT_TIMEOUT:.0f} s"
             ) from None
-        _check_connections(address, args.channels + 1)
+        _check_connections(address, args.channels)
         info = hatbot_pb2_grpc.HatServiceStub(channels[0]).GetModelInfo
         try:
             response = await info(hatbot_pb2.GetModelInfoRequest(), timeout=CONNECT_TIMEOUT)
@@ -316,13 +336,12 @@ async def measure(
         results = []
         for kind in kinds:
             for level in args.concurrency:
-                result = await _run_level(kind, level, channels, probe_channel, requests, args)
+                result = await _run_level(kind, level, channels, address, requests, args)
                 print(f"{kind} at {level}: {_status_codes(result)}", file=sys.stderr)
                 results.append(result)
         return response.model.version, results
     finally:
         await asyncio.gather(*(channel.close(None) for channel in channels))
-        probe_channel.close()
 
 
 def _start_failure(server: ServerProcess, extra: list[str]) -> BenchmarkError:
@@ -514,6 +533,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=_non_negative, default=2.0, help="seconds")
     parser.add_argument("--deadline", type=_positive(float), default=1.0, help="seconds")
     parser.add_argument("--channels", type=_positive(int), default=8)
+    parser.add_argument(
+        "--shed-backoff",
+        type=_non_negative,
+        default=0.0,
+        metavar="S",
+        help="seconds (jittered x0.5-1.5) a caller waits after RESOURCE_EXHAUSTED, as the "
+        "client's documentation advises; 0: its next call at once",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the Markdown report here")
     parser.add_argument("--dump-requests", type=Path, metavar="FILE", help="JSON lines")

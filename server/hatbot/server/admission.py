@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from hatbot.server.observe import CallObserver
+
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
     _Interceptor = grpc.ServerInterceptor[Any, Any]
@@ -30,18 +32,15 @@ class InFlight:
     """Up to ``limit`` admitted calls at a time, shared by the gRPC and HTTP front ends.
 
     ``admit()`` returns a :class:`Place` to release when the call ends, or None when the bound
-    is reached. ``shed`` and ``expired`` count the calls turned away.
+    is reached.
     """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._slots = threading.BoundedSemaphore(limit)
-        self.shed = 0
-        self.expired = 0
 
     def admit(self) -> Place | None:
         if not self._slots.acquire(blocking=False):
-            self.shed += 1
             return None
         return Place(self._slots.release)
 
@@ -66,9 +65,10 @@ class AdmissionInterceptor(_Interceptor):
     starting with it). Runs on gRPC's polling thread as each call arrives, so the count
     includes calls still waiting for a worker thread."""
 
-    def __init__(self, in_flight: InFlight, prefix: str) -> None:
+    def __init__(self, in_flight: InFlight, prefix: str, observer: CallObserver) -> None:
         self._in_flight = in_flight
         self._prefix = prefix
+        self._observer = observer
         self._shed = _abort(grpc.StatusCode.RESOURCE_EXHAUSTED, OVERLOADED)
 
     def intercept_service(
@@ -81,11 +81,12 @@ class AdmissionInterceptor(_Interceptor):
             return handler
         place = self._in_flight.admit()
         if place is None:
+            self._observer.shed(details.method)
             return self._shed
-        return _bounded(handler, place, self._in_flight)
+        return _bounded(handler, place, details.method, self._observer)
 
 
-def _bounded(handler: Handler, place: Place, in_flight: InFlight) -> Handler:
+def _bounded(handler: Handler, place: Place, method: str, observer: CallObserver) -> Handler:
     inner = handler.unary_unary
     assert inner is not None, "HatService has unary calls only"
 
@@ -93,7 +94,7 @@ def _bounded(handler: Handler, place: Place, in_flight: InFlight) -> Handler:
         try:
             remaining = context.time_remaining()
             if remaining is not None and remaining <= 0:
-                in_flight.expired += 1
+                observer.expired(method)
                 context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, EXPIRED)
             return inner(request, context)
         finally:

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import replace
 
-from hatbot.server.ports import ReservedPort
+from hatbot.server.metrics import Metrics
+from hatbot.server.ports import PortInUseError, ReservedPort, grpc_address
 from hatbot.server.supervisor import ModelSource, Supervisor
 from hatbot.server.worker import WorkerSettings
 
@@ -25,13 +26,15 @@ def serve(
     workers: int = 1,
     prepare: Callable[[], object] | None = None,
     poll: float | None = None,
+    metrics_port: int | None = None,
 ) -> int:
     """Serve ``source`` from ``workers`` processes until SIGTERM or SIGINT, then drain; 0.
 
     ``settings`` give the ports to bind (0 picks free ones); ``prepare`` (training a missing
     default model) runs while the workers already answer NOT_SERVING. Raises
     :class:`~hatbot.server.ports.PortInUseError` for a port held elsewhere and
-    :class:`~hatbot.server.supervisor.ServeError` when the model cannot be served.
+    :class:`~hatbot.server.supervisor.ServeError` when the model cannot be served. With
+    ``metrics_port`` the parent serves Prometheus metrics of every process on ``/metrics``.
     """
     with ExitStack() as reservations:
         grpc_port = reservations.enter_context(ReservedPort(settings.host, settings.port))
@@ -40,4 +43,15 @@ def serve(
             http = ReservedPort(settings.host, settings.http_port, "--http-port")
             http_port = reservations.enter_context(http).port
         bound = replace(settings, port=grpc_port.port, http_port=http_port)
-        return Supervisor(workers, bound, source, prepare=prepare, poll=poll).run()
+        metrics = None
+        if metrics_port is not None:
+            metrics = Metrics()
+            reservations.callback(metrics.close)
+            try:
+                port = metrics.serve(settings.host, metrics_port)
+            except OSError as error:
+                where = grpc_address(settings.host, metrics_port)
+                raise PortInUseError(f"cannot bind --metrics-port {where}: {error}") from None
+            log.info("metrics listening on %s", grpc_address(settings.host, port))
+        supervisor = Supervisor(workers, bound, source, prepare=prepare, poll=poll, metrics=metrics)
+        return supervisor.run()

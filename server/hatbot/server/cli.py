@@ -93,6 +93,18 @@ def register(
         metavar="S",
         help="close client connections after this long, so that L4 balancers rebalance",
     )
+    serve.add_argument(
+        "--metrics-port",
+        type=arguments.port,
+        metavar="PORT",
+        help="serve Prometheus metrics of every worker on http://HOST:PORT/metrics (0: free)",
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="json: one JSON object per line, with an access-log line per call",
+    )
     serve.set_defaults(func=_serve)
 
 
@@ -101,11 +113,14 @@ def _serve(args: argparse.Namespace) -> int:
         from hatbot.models.store import MANIFEST, default_model_dir
         from hatbot.models.train import DEFAULT_EXTRA_VIEWS, train
         from hatbot.server.app import serve
+        from hatbot.server.logs import use_json_logs
         from hatbot.server.ports import PortInUseError
         from hatbot.server.supervisor import ModelSource, ServeError
         from hatbot.server.worker import WorkerSettings
     except ImportError as error:
         return server_extra_missing(error)
+    if args.log_format == "json":
+        use_json_logs()
     if args.poll is not None and args.model_root is None:
         print("hatbot serve: --poll needs --model-root", file=sys.stderr)
         return 2
@@ -142,9 +157,17 @@ def _serve(args: argparse.Namespace) -> int:
         drain_delay=args.drain_delay,
         max_in_flight=args.max_in_flight,
         max_connection_age=args.max_connection_age,
+        access_log=args.log_format == "json",
     )
     try:
-        return serve(source, settings, workers=args.workers, prepare=prepare, poll=args.poll)
+        return serve(
+            source,
+            settings,
+            workers=args.workers,
+            prepare=prepare,
+            poll=args.poll,
+            metrics_port=args.metrics_port,
+        )
     except (PortInUseError, ServeError) as error:
         print(f"hatbot serve: {error}", file=sys.stderr)
         return 1

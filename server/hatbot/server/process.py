@@ -79,6 +79,14 @@ class ServerProcess(Closing):
         with self._announced:
             self._announced.notify_all()  # EOF: wake waiters, who then see nothing announced
 
+    def worker_pids(self) -> list[int]:
+        """The pids of the server's child processes (its workers), from /proc."""
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        try:
+            return [int(pid) for pid in path.read_text().split()]
+        except OSError:
+            return []
+
     @property
     def log(self) -> str:
         """Everything the server wrote to stderr so far."""

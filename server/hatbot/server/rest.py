@@ -18,6 +18,7 @@ import asyncio
 import logging
 import re
 import threading
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -25,6 +26,7 @@ from multidict import MultiMapping
 
 from hatbot.server import validation
 from hatbot.server.admission import OVERLOADED, InFlight
+from hatbot.server.observe import CallObserver
 from hatbot.server.service import Answerer
 from hatbot.v1 import hatbot_pb2
 
@@ -35,6 +37,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LOADING = "the model is still loading"
 # At most 18 digits: int() of any longer string would still be out of range.
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+_ROUTES = ("/", "/explain", "/guess")
 _CRITERIA = {"soft": hatbot_pb2.CRITERIA_SOFT, "hard": hatbot_pb2.CRITERIA_HARD}
 
 
@@ -96,7 +99,8 @@ class HttpFrontEnd:
 
     ``get_answerer`` returns the current answerer, or None while the model is loading (then
     every request is 503). Answers count against ``in_flight`` with the gRPC calls; beyond
-    its bound a request is 429 at once. ``reuse_port`` lets worker processes share the port.
+    its bound a request is 429 at once. ``reuse_port`` lets worker processes share the port;
+    ``observer`` records every request (method ``GET /PATH``, code the HTTP status).
     """
 
     def __init__(
@@ -106,12 +110,14 @@ class HttpFrontEnd:
         port: int,
         in_flight: InFlight | None = None,
         reuse_port: bool = False,
+        observer: CallObserver | None = None,
     ) -> None:
         self._get_answerer = get_answerer
         self._host = host
         self._port = port
         self._in_flight = in_flight
         self._reuse_port = reuse_port
+        self._observer = observer
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -161,7 +167,7 @@ class HttpFrontEnd:
             loop.close()
 
     async def _start(self) -> int:
-        app = web.Application(middlewares=[_json_errors])
+        app = web.Application(middlewares=[self._observed, _json_errors])
         app.router.add_get("/", self._status)
         app.router.add_get("/explain", self._explain)
         app.router.add_get("/guess", self._guess)
@@ -195,9 +201,31 @@ class HttpFrontEnd:
             await server.shutdown(grace)  # then cancels what is still running
         await runner.cleanup()
 
-    async def _answer(self, call: Callable[[], list[str]]) -> web.Response:
+    @web.middleware
+    async def _observed(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        observer = self._observer
+        if observer is None:
+            return await handler(request)
+        method = f"GET {request.path}" if request.path in _ROUTES else "other"
+        started = time.perf_counter()
+        observer.started(method)
+        response = None
+        try:
+            response = await handler(request)
+            return response
+        finally:
+            status = response.status if response is not None else 500
+            answerer = self._get_answerer()
+            version = answerer.model.version if answerer is not None and status == 200 else ""
+            observer.finished(
+                method, str(status), time.perf_counter() - started, request.remote or "", version
+            )
+
+    async def _answer(self, route: str, call: Callable[[], list[str]]) -> web.Response:
         place = None if self._in_flight is None else self._in_flight.admit()
         if self._in_flight is not None and place is None:
+            if self._observer is not None:
+                self._observer.shed(f"GET {route}")
             return _error(429, OVERLOADED, {"Retry-After": "1"})
         try:
             words = await asyncio.get_running_loop().run_in_executor(None, call)
@@ -223,7 +251,7 @@ class HttpFrontEnd:
         if answerer is None:
             return _error(503, LOADING)
         word, n = _single(request.query, "word"), _n_words(request.query)
-        return await self._answer(lambda: answerer.explain(word, n))
+        return await self._answer("/explain", lambda: answerer.explain(word, n))
 
     async def _guess(self, request: web.Request) -> web.Response:
         answerer = self._get_answerer()
@@ -231,4 +259,4 @@ class HttpFrontEnd:
             return _error(503, LOADING)
         words, n = request.query.getall("words", []), _n_words(request.query)
         criteria = _criteria(request.query)
-        return await self._answer(lambda: answerer.guess(words, n, criteria))
+        return await self._answer("/guess", lambda: answerer.guess(words, n, criteria))

@@ -29,6 +29,7 @@ from types import FrameType
 from typing import Any
 
 from hatbot.server import versions
+from hatbot.server.metrics import Metrics
 from hatbot.server.worker import Worker, WorkerSettings, load_answerer
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,10 @@ class Supervisor:
         *,
         prepare: Callable[[], object] | None = None,
         poll: float | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.count = workers
+        self.metrics = metrics
         self.settings = settings
         self.source = source
         self.prepare = prepare
@@ -157,7 +160,7 @@ class Supervisor:
 
     def _start_worker(self, number: int) -> None:
         def body(control: Connection) -> int:
-            return Worker(number, self.settings, control).run()
+            return Worker(number, self.settings, control, self.metrics).run()
 
         worker = self._fork(number, f"worker-{number}", body)
         self.workers[number] = worker
@@ -305,6 +308,8 @@ class Supervisor:
         if self._announced != version and all(
             other.version == version for other in self.workers.values()
         ):
+            if self._announced is not None and self.metrics is not None:
+                self.metrics.reloads.labels("loaded").inc()
             self._announced = version
             log.info(
                 "serving model %s from %s in %d worker(s)", version, self.model, len(self.workers)
@@ -315,6 +320,8 @@ class Supervisor:
         if not message["failed"] or self.serving is None:  # it cannot serve at all
             self._fail(error if not message["failed"] else f"cannot load {self.model}: {error}")
         else:
+            if self.metrics is not None:
+                self.metrics.reloads.labels("failed").inc()
             log.error(
                 "worker %d cannot load %s (%s); it keeps its model",
                 worker.number,
@@ -326,6 +333,8 @@ class Supervisor:
         child.process.join(5)  # its pipe closes just before it can be reaped
         code = child.process.exitcode
         child.control.close()
+        if self.metrics is not None and child.process.pid is not None:
+            self.metrics.process_exited(child.process.pid)
         if child is self._trainer:
             self._trainer = None
             if code == 0 and self._stopping_since is None:
@@ -341,6 +350,8 @@ class Supervisor:
             return
         lived = time.monotonic() - child.started
         restarts = self._restarts[child.number] = self._restarts.get(child.number, 0) + 1
+        if self.metrics is not None:
+            self.metrics.restarts.inc()
         delay = 0.0 if lived >= _STABLE_SECONDS else min(30.0, 0.5 * 2 ** min(restarts, 6))
         log.warning(
             "worker %d (pid %s) exited with %s after %.1fs; restarting it in %.1fs (restart %d)",
@@ -399,6 +410,8 @@ class Supervisor:
         if "refused" in message:
             assert self._canary_stamp is not None
             self._refused.add(self._canary_stamp)
+            if self.metrics is not None:
+                self.metrics.reloads.labels("refused").inc()
             log.error(
                 "refused model version %s: %s; still serving %s",
                 directory,

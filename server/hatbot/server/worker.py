@@ -33,7 +33,9 @@ from threadpoolctl import threadpool_limits
 from hatbot.rules import Criteria
 from hatbot.server.admission import AdmissionInterceptor, InFlight
 from hatbot.server.health import SERVICE_NAME, SERVING, HealthServicer
+from hatbot.server.metrics import Metrics
 from hatbot.server.model import WordModel
+from hatbot.server.observe import CallObserver, ObservingInterceptor
 from hatbot.server.rest import HttpFrontEnd
 from hatbot.server.service import Answerer, HatService
 from hatbot.server.strategy import make_strategy
@@ -58,6 +60,7 @@ class WorkerSettings:
     drain_delay: float = 0.0
     max_in_flight: int = 32
     max_connection_age: float = 300.0
+    access_log: bool = False
 
     @property
     def threads(self) -> int:
@@ -96,10 +99,18 @@ def grpc_options(settings: WorkerSettings) -> list[tuple[str, Any]]:
 class Worker:
     """The servers of one worker process; :meth:`run` serves until told to stop."""
 
-    def __init__(self, number: int, settings: WorkerSettings, control: Connection) -> None:
+    def __init__(
+        self,
+        number: int,
+        settings: WorkerSettings,
+        control: Connection,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.number = number
         self.settings = settings
         self.control = control
+        self.metrics = metrics
+        self.observer = CallObserver(metrics, settings.access_log)
         self.stop = threading.Event()
         self.in_flight = InFlight(settings.max_in_flight)
         self.hat = HatService()
@@ -132,9 +143,14 @@ class Worker:
         # threads spinning beside gRPC's workers make latency many times worse on a busy core.
         threadpool_limits(limits=1, user_api="blas")
         settings = self.settings
+        interceptors: list[Any] = [
+            AdmissionInterceptor(self.in_flight, f"/{SERVICE_NAME}/", self.observer)
+        ]
+        if self.metrics is not None or settings.access_log:
+            interceptors.insert(0, ObservingInterceptor(self.observer))
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.threads),
-            interceptors=[AdmissionInterceptor(self.in_flight, f"/{SERVICE_NAME}/")],
+            interceptors=interceptors,
             options=grpc_options(settings),
         )
         hatbot_pb2_grpc.add_HatServiceServicer_to_server(self.hat, server)
@@ -158,6 +174,7 @@ class Worker:
                 settings.http_port,
                 self.in_flight,
                 reuse_port=True,
+                observer=self.observer,
             )
             try:
                 http.start()
@@ -190,8 +207,12 @@ class Worker:
             log.debug("worker %d: cannot load %s", self.number, model_dir, exc_info=True)
             self.send({"failed": str(model_dir), "error": f"{type(error).__name__}: {error}"})
             return
-        first = self.hat.answerer is None
+        previous = self.hat.answerer
+        first = previous is None
         self.hat.answerer = answerer
+        if self.metrics is not None:
+            old = None if previous is None else previous.model.version
+            self.metrics.serving(old, answerer.model.version)
         if first and not self.stop.is_set():
             self.health.set_all(SERVING)
         log.info(

@@ -1,0 +1,118 @@
+"""What every finished call leaves behind: metrics and, when asked for, an access-log line.
+
+The access log is one JSON object per call on the ``hatbot.access`` logger: method, status
+code, latency in milliseconds, peer and the model version that answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from hatbot.server.metrics import Metrics
+
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    _Interceptor = grpc.ServerInterceptor[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler
+    _Interceptor = grpc.ServerInterceptor
+
+access = logging.getLogger("hatbot.access")
+
+
+class CallObserver:
+    """Counts calls and their latency in ``metrics`` and logs them when ``access_log``."""
+
+    def __init__(self, metrics: Metrics | None, access_log: bool) -> None:
+        self.metrics = metrics
+        self.access_log = access_log
+
+    def started(self, method: str) -> None:
+        if self.metrics is not None:
+            self.metrics.in_flight.labels(method).inc()
+
+    def finished(self, method: str, code: str, seconds: float, peer: str, version: str) -> None:
+        """Record a call that ``started`` earlier."""
+        if self.metrics is not None:
+            self.metrics.in_flight.labels(method).dec()
+            self.metrics.calls.labels(method, code).inc()
+            self.metrics.latency.labels(method).observe(seconds)
+        if self.access_log:
+            access.info(
+                "call",
+                extra={
+                    "method": method,
+                    "code": code,
+                    "latency_ms": round(seconds * 1000, 3),
+                    "peer": peer,
+                    "model_version": version,
+                },
+            )
+
+    def shed(self, method: str) -> None:
+        if self.metrics is not None:
+            self.metrics.shed.labels(method).inc()
+
+    def expired(self, method: str) -> None:
+        if self.metrics is not None:
+            self.metrics.expired.labels(method).inc()
+
+
+def answered_version(response: object) -> str:
+    """The model version a response names (HatService responses carry one)."""
+    version = getattr(response, "model_version", "")
+    if not version and hasattr(response, "model"):
+        version = getattr(response.model, "version", "")
+    return str(version)
+
+
+class ObservingInterceptor(_Interceptor):
+    """Records every unary call through ``observer`` (streams, such as health Watch, pass)."""
+
+    def __init__(self, observer: CallObserver) -> None:
+        self._observer = observer
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = continuation(details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        return _observed(handler, details.method, self._observer)
+
+
+def _observed(handler: Handler, method: str, observer: CallObserver) -> Handler:
+    inner = handler.unary_unary
+    assert inner is not None
+
+    def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
+        started = time.perf_counter()
+        observer.started(method)
+        response = None
+        try:
+            response = inner(request, context)
+            return response
+        finally:
+            code = context.code() or grpc.StatusCode.OK  # type: ignore[attr-defined]
+            if response is None and code == grpc.StatusCode.OK:
+                code = grpc.StatusCode.UNKNOWN  # an exception other than abort
+            observer.finished(
+                method,
+                code.name,
+                time.perf_counter() - started,
+                context.peer(),
+                answered_version(response),
+            )
+
+    return grpc.unary_unary_rpc_method_handler(
+        behaviour,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
