@@ -8,7 +8,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +18,8 @@ import numpy.typing as npt
 
 from hatbot.models import corpus, neighbours, store
 from hatbot.models.ppmi import ppmi_vectors
+from hatbot.models.settings import ALGORITHMS, STREAMS
+from hatbot.models.settings import TrainSettings as TrainSettings  # re-exported
 from hatbot.models.store import AnnoySettings, Manifest
 from hatbot.models.tokenize import sentences
 from hatbot.models.vocabulary import content_words
@@ -26,37 +28,6 @@ if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
 log = logging.getLogger(__name__)
-
-
-ALGORITHMS = (
-    "word2vec-skipgram",
-    "word2vec-cbow",
-    "fasttext-skipgram",
-    "fasttext-cbow",
-    "ppmi-svd",
-)
-STREAMS = ("content", "all")
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """How one set of word vectors (a *view* of the corpus) is trained.
-
-    ``stream`` is "content" (stop words removed) or "all" (every token); the other names are
-    gensim's (``ppmi-svd`` uses ``window``, ``min_count``, ``vector_size`` and ``seed``).
-    ``workers`` > 1 is faster but, as gensim documents, not bit-for-bit reproducible.
-    """
-
-    algorithm: str = "word2vec-skipgram"
-    stream: str = "content"
-    vector_size: int = 200
-    window: int = 8
-    min_count: int = 5
-    negative: int = 10
-    sample: float = 1e-4
-    epochs: int = 10
-    seed: int = 1
-    workers: int = 2
 
 
 # Shared by the two FastText views.
