@@ -193,10 +193,14 @@ def train(
     is trained the same way into ``views/NAME.kv`` and ``views/NAME.ann``. ``finish`` is
     called with the complete staged model directory before it is published, to add files
     derived from it (``hatbot train`` precomputes the default strategy's explanations).
+
+    Raises FileExistsError before any work when ``out`` may not be published to (see
+    :func:`store.check_publishable`), :class:`corpus.CorpusError` for an unreadable corpus.
     """
     settings = settings or TrainSettings()
     extra_views = extra_views or {}
     annoy = annoy or AnnoySettings()
+    store.check_publishable(out, replace)  # before the long work, again before publishing
     paths = corpus_paths or corpus.default_corpus_paths()
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
