@@ -267,3 +267,21 @@ def test_hatbot_addr_is_the_default_server(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "SERVING"
     assert f"(default: {hat_server})" in " ".join(cli("info", "--help").stdout.split())
+
+
+def test_train_logs_numbered_stages_off_a_terminal(
+    tmp_path: Path, tiny_corpus: Path, cli: Cli
+) -> None:
+    out = tmp_path / "model"
+    result = cli("train", "--corpus", str(tiny_corpus), "--out", str(out), "--single-view", *SMALL)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr, "no bars off a terminal"
+    assert "|" not in result.stderr, "no bars off a terminal"
+    stages = re.findall(r"train stage (\d+)/(\d+): (.+?) \((.+)\)$", result.stderr, re.M)
+    names = ["read the corpus", "view main", "neighbour tables", "precompute"]
+    assert [(int(n), int(m), name) for n, m, name, _ in stages] == [
+        (i, len(names), name) for i, name in enumerate(names, 1)
+    ]
+    assert stages[0][3] == "0s elapsed", "no ETA before any work"
+    assert all(re.fullmatch(r"\d+s elapsed, ETA \d+s", times) for *_, times in stages[1:])
+    assert "train: 4 stages done in" in result.stderr
