@@ -172,9 +172,14 @@ def _precompute_only(args: argparse.Namespace, out: Path, precompute: Precompute
     if args.corpus or args.force:
         print("hatbot train: --precompute-only takes no --corpus or --force", file=sys.stderr)
         return 2
+    if not store.is_model_dir(out):
+        print(
+            f"hatbot train: --out {out}: not a model directory (no manifest.json)", file=sys.stderr
+        )
+        return 1
     try:
         store.read_manifest(out)
-    except (FileNotFoundError, ValueError) as error:
+    except ValueError as error:  # names the manifest
         print(f"hatbot train: --out {error}", file=sys.stderr)
         return 1
     try:
