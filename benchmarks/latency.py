@@ -8,8 +8,8 @@ each word (``--words``, or 1,000 drawn with a fixed seed from the model's candid
 that no answer comes from the server's caches) one Explain for 5 hints, then Guess with the
 first 1, 2, ... 5 of them, until ``--calls`` calls of each kind are made. Prints p50/p99/max
 per call kind as seen by the client (network, serialisation and server time). ``--live``
-serves a hard-linked copy of the model without its precomputed explanations, so that every
-Explain is computed (the path of words that have no precomputed list).
+serves a hard-linked copy of the model without its lookup tables, so that every answer is
+computed (the path of a model whose tables are missing or stale).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from hatbot.client import HatClient
 from hatbot.models import neighbours
-from hatbot.server import explanations
+from hatbot.server import lookup
 from hatbot.server.process import ServerProcess
 
 
@@ -39,11 +39,11 @@ def _row(kind: str, millis: list[float]) -> str:
 
 
 @contextmanager
-def without_explanations(model: Path) -> Iterator[Path]:
-    """A hard-linked copy of ``model`` (beside it) without its precomputed explanations."""
+def without_lookup(model: Path) -> Iterator[Path]:
+    """A hard-linked copy of ``model`` (beside it) without its lookup tables."""
     with tempfile.TemporaryDirectory(dir=model.parent, prefix=".live-") as parent:
         copy = Path(parent) / model.name
-        ignore = shutil.ignore_patterns(explanations.FILE)
+        ignore = shutil.ignore_patterns(Path(lookup.DIRECTORY).name)
         shutil.copytree(model, copy, copy_function=os.link, ignore=ignore)
         yield copy
 
@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--strategy", default="default")
     parser.add_argument("--words", type=Path, help="word file (default: candidate words)")
-    parser.add_argument("--live", action="store_true", help="ignore precomputed explanations")
+    parser.add_argument("--live", action="store_true", help="serve without the lookup tables")
     args = parser.parse_args()
     if args.words:
         words = args.words.read_text().split()
@@ -65,7 +65,7 @@ def main() -> None:
     explain_ms: list[float] = []
     guess_ms: list[float] = []
     with (
-        without_explanations(args.model) if args.live else nullcontext(args.model) as model,
+        without_lookup(args.model) if args.live else nullcontext(args.model) as model,
         ServerProcess(model, "--strategy", args.strategy) as server,
         HatClient(server.wait_listening(), timeout=5.0) as client,
     ):
@@ -85,7 +85,7 @@ def main() -> None:
                 client.guess(hints[:shown], 5)
                 guess_ms.append((time.perf_counter() - started) * 1000)
 
-    mode = ", explanations computed live" if args.live else ""
+    mode = ", answers computed live" if args.live else ""
     print(f"strategy {args.strategy}{mode}, model {args.model}, {args.calls} sequential calls each")
     print("| call | n | p50 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|---:|")

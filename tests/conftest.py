@@ -3,8 +3,8 @@
 Fixtures for everyone:
 
 * ``tiny_corpus`` / ``tiny_model`` / ``tiny_manifest``: a synthetic English corpus over a few
-  topic vocabularies (see :data:`TOPICS`), a model trained on it in about a second (16-dim
-  vectors, 5 Annoy trees) and that model's parsed ``manifest.json``.
+  topic vocabularies (see :data:`TOPICS`), a model trained on it in a few seconds (16-dim
+  vectors, 5 Annoy trees, lookup tables) and that model's parsed ``manifest.json``.
 * ``hat_server`` / ``baseline_server``: ``"127.0.0.1:PORT"`` of a real ``hatbot serve``
   subprocess on the tiny model with the default / baseline strategy, SERVING for the whole
   session; stopped with SIGTERM at the end, which must exit 0.
@@ -30,6 +30,7 @@ import pytest
 
 from hatbot.models.store import AnnoySettings
 from hatbot.models.train import TrainSettings, train
+from hatbot.server import lookup
 from hatbot.server.explainer import ExplainerParams
 from hatbot.server.process import WAIT_SECONDS, ServerProcess
 
@@ -105,9 +106,17 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) -> Path:
-    """A model directory trained on ``tiny_corpus`` in about a second. Do not modify it."""
+    """A model directory trained on ``tiny_corpus`` in a few seconds, with its lookup tables
+    (for the default parameters, as ``hatbot train`` makes them). Do not modify it."""
     out = tmp_path_factory.mktemp("models") / "tiny"
-    train([tiny_corpus], out, name="tiny", settings=TINY_SETTINGS, annoy=TINY_ANNOY)
+    train(
+        [tiny_corpus],
+        out,
+        name="tiny",
+        settings=TINY_SETTINGS,
+        annoy=TINY_ANNOY,
+        finish=lambda staged: lookup.build(staged, workers=1),
+    )
     return out
 
 

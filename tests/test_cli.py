@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hatbot import rules
+from hatbot import arguments, rules
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -285,3 +285,17 @@ def test_train_logs_numbered_stages_off_a_terminal(
     assert stages[0][3] == "0s elapsed", "no ETA before any work"
     assert all(re.fullmatch(r"\d+s elapsed, ETA \d+s", times) for *_, times in stages[1:])
     assert "train: 4 stages done in" in result.stderr
+
+
+def test_the_help_format_shows_zero_defaults_but_not_unset_ones() -> None:
+    parser = arguments.Parser(prog="demo")
+    parser.add_argument("--delay", type=float, default=0.0, help="wait")
+    parser.add_argument("--name", help="a name")
+    parser.add_argument("--flag", action="store_true", help="a flag")
+    parser.add_argument("--told", default=3, help="said (default: three)")
+    text = " ".join(parser.format_help().split())
+    assert "wait (default: 0.0)" in text
+    assert "a name --flag" in text, "no default shown for None"
+    assert "a flag --told" in text, "nor for a flag"
+    assert "said (default: three) " in text + " "
+    assert text.count("(default") == 2

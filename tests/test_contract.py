@@ -5,14 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 
 from hatbot import rules
 from hatbot.client import HatClient
+from hatbot.rules import Criteria
 from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
+
+if TYPE_CHECKING:
+    from conftest import StartServer
 
 LETTERS = re.compile(r"[a-z]+")
 UNKNOWN = "zzqxjv"
@@ -49,15 +54,20 @@ def assert_hints_legal(word: str, hints: list[str], n_words: int) -> None:
         assert rules.stem(hint) != rules.stem(word), f"hint {hint!r} shares {word!r}'s stem"
 
 
-def assert_guesses_legal(hints: list[str], guesses: list[str], n_words: int) -> None:
-    """The GuessResponse.words contract for (normalised) ``hints``."""
+def assert_guesses_legal(
+    hints: list[str], guesses: list[str], n_words: int, criteria: Criteria = "soft"
+) -> None:
+    """The GuessResponse.words contract for (normalised) ``hints`` under ``criteria`` (the
+    server's default, soft, when the request does not say)."""
     assert len(guesses) <= n_words, guesses
     assert len(set(guesses)) == len(guesses), f"repeated guesses: {guesses}"
-    hint_stems = {rules.stem(hint) for hint in hints}
     for guess in guesses:
         assert LETTERS.fullmatch(guess), f"guess {guess!r} is not lowercase letters"
-        assert guess not in hints, f"guess {guess!r} is one of the hints {hints}"
-        assert rules.stem(guess) not in hint_stems, f"guess {guess!r} shares a stem of {hints}"
+        for hint in hints:
+            assert guess not in hint, f"guess {guess!r} is (a part of) the hint {hint!r}"
+            assert rules.edit_distance(guess, hint) >= 3, f"guess {guess!r} too close to {hint!r}"
+            if criteria == "hard":
+                assert rules.is_legal_hint(guess, hint), f"{guess!r} is impossible after {hint!r}"
 
 
 def test_explain_hints_obey_the_contract(hat: HatClient, all_words: list[str]) -> None:
@@ -223,5 +233,17 @@ def test_guess_tells_the_criteria(hat: HatClient) -> None:
     soft = hat.guess(["program"], 20, criteria="soft")
     hard = hat.guess(["program"], 20, criteria="hard")
     assert "programming" in soft
-    assert hard == hat.guess(["program"], 20)  # unspecified is the safe hard
+    assert soft == hat.guess(["program"], 20)  # unspecified: the server's --criteria, soft
     assert not [guess for guess in hard if not rules.is_legal_hint(guess, "program")]
+    assert_guesses_legal(["program"], hard, 20, "hard")
+
+
+def test_a_server_can_default_to_the_hard_criteria(
+    tiny_model: Path, server_factory: StartServer
+) -> None:
+    server = server_factory(tiny_model, "--criteria", "hard", "--workers", "1")
+    with HatClient(server.wait_serving()) as hard_server:
+        assert hard_server.guess(["program"], 20) == hard_server.guess(
+            ["program"], 20, criteria="hard"
+        )
+        assert "programming" in hard_server.guess(["program"], 20, criteria="soft")

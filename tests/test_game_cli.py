@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 
 import pytest
 
 from hatbot.game import read_log
-from hatbot.game.cli import register
+from hatbot.game.cli import register, register_report
+from hatbot.server.process import WAIT_SECONDS
 
 BOTS = """
 class Bot:
@@ -29,7 +38,9 @@ class Broken:
 
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="hatbot")
-    register(parser.add_subparsers(required=True))
+    commands = parser.add_subparsers(required=True)
+    register(commands)
+    register_report(commands)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
@@ -65,7 +76,10 @@ def test_play_prints_the_summary_and_writes_the_log(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "seed 4, soft criteria, log game.jsonl"
     assert out[1].split()[:2] == ["player", "total"]
-    assert sorted(line.split()[0] for line in out[2:]) == ["a", "b", "c"]
+    assert sorted(line.split()[0] for line in out[2:5]) == ["a", "b", "c"]
+    assert out[4].split()[6] == "unavailable"  # c never answers well: last, and marked so
+    assert out[5].startswith("c is unavailable: none of its 14 calls answered: ")
+    assert "error (RuntimeError: no)" in out[5]
     records = read_log(workdir / "game.jsonl")
     assert records[0]["seed"] == 4
     assert records[0]["n_explain"] == 3
@@ -140,3 +154,51 @@ def test_bad_values_are_argparse_errors(
     err = refused(argv, capsys)
     assert err.startswith("usage: hatbot play")
     assert message in err
+
+
+def play_process(workdir: Path, stderr: int) -> subprocess.Popen[bytes]:
+    """``hatbot play`` of two bots over 2 rounds in a child process writing stderr to ``stderr``."""
+    command = [sys.executable, "-m", "hatbot.cli", "play", *TWO, "--words", "words.txt"]
+    command += ["--rounds", "2", "--seed", "1", "--log", "game.jsonl"]
+    env = {**os.environ, "PYTHONPATH": str(workdir)}
+    return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=stderr)
+
+
+def test_play_logs_the_turns_played_when_stderr_is_not_a_terminal(workdir: Path) -> None:
+    with play_process(workdir, subprocess.PIPE) as child:
+        out, err = child.communicate(timeout=WAIT_SECONDS)
+    assert child.returncode == 0, err
+    progress = [line.split(" hatbot.game: ")[1] for line in err.decode().splitlines()]
+    assert [line.split(":")[0] for line in progress] == [f"turn {n}/4" for n in range(1, 5)]
+    # seed 1 draws cat first; hatbot.progress ends each line with the elapsed time and ETA
+    assert re.fullmatch(
+        r"turn 1/4: a explained 'cat', 1/1 found \(\d+s elapsed, ETA \d+s\)", progress[0]
+    ), progress[0]
+    assert out.decode().startswith("seed 1, soft criteria")
+
+
+def test_play_shows_a_progress_bar_on_a_terminal(workdir: Path) -> None:
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    with play_process(workdir, terminal) as child:
+        os.close(terminal)
+        screen = b""
+        while chunk := _read(main):
+            screen += chunk
+        out = child.communicate(timeout=WAIT_SECONDS)[0]
+    os.close(main)
+    assert child.returncode == 0
+    text = screen.decode()
+    assert "\rturn 4/4 |" in text
+    assert "█" in text
+    assert "b explained 'dog', 1/1 found" in text
+    assert "INFO" not in text  # the bar replaces the log lines
+    assert out.decode().startswith("seed 1, soft criteria")
+
+
+def _read(fd: int) -> bytes:
+    """The next output of a pseudo-terminal; b"" once its other side is closed."""
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # EIO: the child closed the terminal
+        return b""

@@ -303,13 +303,15 @@ def test_bad_settings_are_refused(settings: dict[str, Any]) -> None:
 def test_the_log_holds_the_settings_every_call_and_every_turn(tmp_path: Path) -> None:
     path = tmp_path / "game.jsonl"
     players = {"a": Scripted(after=2), "b": Scripted(after=1), "c": Failing()}
+    targets = {"a": "py:bots:A", "b": "localhost:1", "c": "http://localhost:2"}
     with GameLog.open(path) as log:
-        result = play_game(players, ["dog"], GameConfig(rounds=2, seed=9), log)
+        result = play_game(players, ["dog"], GameConfig(rounds=2, seed=9), log, targets=targets)
     records = read_log(path)
     assert records[0] == {
-        "event": "game", "criteria": "soft", "n_explain": 5, "n_guess": 5, "rounds": 2,
-        "seed": 9, "timeout": 1.0, "players": ["a", "b", "c"],
+        "event": "game", "format": 2, "criteria": "soft", "n_explain": 5, "n_guess": 5,
+        "rounds": 2, "seed": 9, "timeout": 1.0, "players": ["a", "b", "c"], "targets": targets,
     }  # fmt: skip
+    assert result.targets == targets
     calls = [r for r in records if r["event"] == "call"]
     turns = [r for r in records if r["event"] == "turn"]
     assert calls == [json.loads(json.dumps(c.to_json())) for c in result.calls]

@@ -5,12 +5,16 @@ from __future__ import annotations
 import pytest
 
 from hatbot.rules import (
+    DROP_REASONS,
     Criteria,
+    DroppedHint,
+    DropReason,
     clean_hints,
     edit_distance,
     english_dictionary,
     is_english_word,
     is_guessed,
+    judge_hints,
     normalize,
     stem,
 )
@@ -93,6 +97,31 @@ def test_hard_mode_drops_words_missing_from_the_dictionary_soft_mode_keeps_them(
     hints = ["bark", "woofwoof", "puppy"]
     assert clean_hints("dog", hints, "hard", 5, known) == ["bark", "puppy"]
     assert clean_hints("dog", hints, "soft", 5, known) == hints
+
+
+@pytest.mark.parametrize(
+    ("criteria", "n_explain", "kept", "dropped"),
+    [
+        ("soft", 4, ["sprint", "runs", "xqzv", "walk"],
+         [("Running!", "contains_word"), ("runnin", "too_close"), ("", "no_letters"),
+          ("RUNS", "repeat"), ("jog", "beyond_n_explain")]),
+        ("hard", 5, ["sprint"],
+         [("Running!", "contains_word"), ("runnin", "too_close"), ("runs", "same_stem"),
+          ("xqzv", "not_english"),
+          *((hint, "beyond_n_explain") for hint in ["", "RUNS", "walk", "jog"])]),
+    ],
+)  # fmt: skip
+def test_judge_hints_tells_why_each_dropped_hint_was_dropped(
+    criteria: Criteria, n_explain: int, kept: list[str], dropped: list[tuple[str, DropReason]]
+) -> None:
+    hints = ["Running!", "sprint", "runnin", "runs", "xqzv", "", "RUNS", "walk", "jog"]
+    known = {"runs", "sprint", "walk", "jog"}.__contains__
+    assert judge_hints("running", hints, criteria, n_explain, known) == (
+        kept,
+        [DroppedHint(*d) for d in dropped],
+    )
+    assert clean_hints("running", hints, criteria, n_explain, known) == kept
+    assert all(reason in DROP_REASONS for _, reason in dropped)
 
 
 def test_hard_mode_uses_the_english_dictionary_by_default() -> None:

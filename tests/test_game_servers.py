@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from hatbot.game import GameConfig, GrpcPlayer, RestPlayer, play_game, read_log
+from hatbot.game import GameConfig, GameLog, GrpcPlayer, RestPlayer, play_game, read_log, summarize
+from hatbot.game.load import load_game
 from hatbot.server.process import WAIT_SECONDS, ServerProcess
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -76,3 +78,57 @@ def test_a_game_through_the_rest_protocol_matches_grpc(tiny_model: Path) -> None
     assert rest_turns
     assert all(turn.hints for turn in rest_turns)
     assert any(turn.guessed_at for turn in result.turns)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_game_between_real_servers_is_rebuilt_from_its_log(
+    hat_server: str, baseline_server: str, tmp_path: Path
+) -> None:
+    dead = f"127.0.0.1:{closed_port()}"
+    targets = {"ours": hat_server, "base": baseline_server, "dead": dead}
+    players = {name: GrpcPlayer(target, 1.0, "soft") for name, target in targets.items()}
+    path = tmp_path / "game.jsonl"
+    try:
+        with GameLog.open(path) as log:
+            result = play_game(
+                players, ["river", "guitar", "bread"], GameConfig(seed=2), log, targets=targets
+            )
+    finally:
+        for player in players.values():
+            player.close()
+    game = load_game(path)
+    assert game.result == result
+    assert game.warnings == []
+    assert any(turn.guessed_at for turn in result.turns)
+    summaries = {summary.player: summary for summary in summarize(result)}
+    assert summaries["dead"].unavailable
+    assert not summaries["ours"].unavailable
+    assert any("Connection refused" in detail for detail in summaries["dead"].failures["error"])
+
+
+def test_hatbot_play_report_and_hatbot_report_show_the_same_game(
+    hat_server: str, baseline_server: str, tmp_path: Path, cli: Cli
+) -> None:
+    words = tmp_path / "words.txt"
+    words.write_text("river\nguitar\ncomputer\nbread\n")
+    log, played, reported = tmp_path / "g.jsonl", tmp_path / "p.html", tmp_path / "r.html"
+    dead = f"127.0.0.1:{closed_port()}"
+    players = [f"ours={hat_server}", f"base={baseline_server}", f"dead={dead}"]
+    play = cli("play", *(arg for p in players for arg in ("--player", p)), "--words", str(words),
+               "--seed", "5", "--log", str(log), "--report", str(played))  # fmt: skip
+    assert play.returncode == 0, play.stderr
+    report = cli("report", str(log), "--html", str(reported))
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.replace(str(reported), str(played)) == play.stdout
+    assert "dead is unavailable: none of its" in play.stdout
+    assert reported.read_text() == played.read_text()
+    page = played.read_text()
+    for player in players:
+        name, target = player.split("=")
+        assert f'{name}</span><span class="target">{target}</span>' in page

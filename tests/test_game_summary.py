@@ -12,6 +12,7 @@ from hatbot.game import (
     GameResult,
     PlayerSummary,
     TurnRecord,
+    format_failures,
     format_table,
     play_game,
     summarize,
@@ -147,3 +148,24 @@ def test_a_played_game_sums_up_consistently() -> None:
     assert all(s.availability == 1 for s in summaries.values())
     total_points = sum(sum(t.points.values()) for t in result.turns)
     assert sum(s.total for s in summaries.values()) == total_points
+
+
+def test_failed_calls_are_told_by_status_and_a_player_that_never_answered_is_unavailable(
+    result: GameResult,
+) -> None:
+    result.calls.extend(
+        CallRecord(1, 1, "dog", "c", "guess", 1, {}, [], "error", 0.01, 0, f"refused {i % 2}")
+        for i in range(3)
+    )
+    summaries = by_player(result)
+    assert summaries["b"].failures == {"timeout": {"": 2}, "malformed": {"": 1}}
+    assert summaries["c"].failures == {"error": {"refused 0": 2, "refused 1": 1}}
+    assert (summaries["a"].unavailable, summaries["b"].unavailable) == (False, False)
+    assert summaries["c"].unavailable
+    assert format_failures(summarize(result)) == [
+        "a: 1 of 103 calls failed: 1 error (no detail)",
+        "b: 3 of 4 calls failed: 2 timeout (no detail), 1 malformed (no detail)",
+        "c is unavailable: none of its 3 calls answered: 3 error (refused 0; 1 other message)",
+    ]
+    table = format_table(summarize(result)).splitlines()
+    assert table[3].split()[6] == "unavailable"

@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from hatbot.client import HatClient, HatError
+from hatbot.rules import Criteria
 from hatbot.server import validation
 from hatbot.server.validation import InvalidArgumentError
 from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
@@ -169,12 +170,15 @@ def test_guess_rejects_an_undefined_criteria_value(hat_server: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "criteria"),
+    ("value", "default", "criteria"),
     [
-        (hatbot_pb2.CRITERIA_UNSPECIFIED, "hard"),
-        (hatbot_pb2.CRITERIA_SOFT, "soft"),
-        (hatbot_pb2.CRITERIA_HARD, "hard"),
+        (hatbot_pb2.CRITERIA_UNSPECIFIED, "soft", "soft"),
+        (hatbot_pb2.CRITERIA_UNSPECIFIED, "hard", "hard"),
+        (hatbot_pb2.CRITERIA_SOFT, "hard", "soft"),
+        (hatbot_pb2.CRITERIA_HARD, "soft", "hard"),
     ],
 )
-def test_criteria_unspecified_is_the_safe_hard(value: int, criteria: str) -> None:
-    assert validation.criteria(value) == criteria
+def test_criteria_unspecified_is_the_servers_default(
+    value: int, default: Criteria, criteria: str
+) -> None:
+    assert validation.criteria(value, default) == criteria

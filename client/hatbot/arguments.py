@@ -56,7 +56,9 @@ class HelpFormatter(argparse.HelpFormatter):
         default = action.default
         if (
             "(default" in help_text
-            or default in (None, False, argparse.SUPPRESS)
+            or default is None
+            or default is False
+            or default == argparse.SUPPRESS
             or not action.option_strings
         ):
             return help_text

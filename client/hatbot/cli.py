@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_cli.register(commands, [common])
     client_cli.register(commands, [common])
     game_cli.register(commands)
+    game_cli.register_report(commands)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
@@ -81,6 +82,66 @@ def is_english_word(word: str) -> bool:
     )
 
 
+DropReason = Literal[
+    "beyond_n_explain", "no_letters", "repeat", "contains_word", "too_close", "same_stem",
+    "not_english",
+]  # fmt: skip
+
+#: Why the host drops a hint, in words.
+DROP_REASONS: dict[DropReason, str] = {
+    "beyond_n_explain": "beyond n_explain",
+    "no_letters": "no letters a-z",
+    "repeat": "a repeat",
+    "contains_word": "contains the word",
+    "too_close": f"within {MIN_EDIT_DISTANCE - 1} edits of the word",
+    "same_stem": "the word's stem",
+    "not_english": "not a dictionary word",
+}
+
+
+@dataclass(frozen=True)
+class DroppedHint:
+    """A hint the host did not reveal: as the explainer gave it, and why."""
+
+    hint: str
+    reason: DropReason
+
+
+def judge_hints(
+    word: str,
+    hints: Iterable[str],
+    criteria: Criteria,
+    n_explain: int,
+    is_word: Callable[[str], bool] = is_english_word,
+) -> tuple[list[str], list[DroppedHint]]:
+    """The hints the host reveals for ``word`` (see :func:`clean_hints`), and those it drops."""
+    target = normalize(word)
+    kept: list[str] = []
+    dropped: list[DroppedHint] = []
+    for position, given in enumerate(hints):
+        hint = normalize(given)
+        reason: DropReason | None = None
+        if len(kept) == n_explain or (criteria == "hard" and position >= n_explain):
+            reason = "beyond_n_explain"
+        elif not hint:
+            reason = "no_letters"
+        elif hint in kept:
+            reason = "repeat"
+        elif target in hint:
+            reason = "contains_word"
+        elif edit_distance(target, hint) < MIN_EDIT_DISTANCE:
+            reason = "too_close"
+        elif criteria == "hard" and stem(hint) == stem(target):
+            reason = "same_stem"
+        elif criteria == "hard" and not is_word(hint):
+            reason = "not_english"
+        if reason is None:
+            kept.append(hint)
+        else:
+            dropped.append(DroppedHint(given, reason))
+    return kept, dropped
+
+
 def clean_hints(
     word: str,
     hints: Iterable[str],
@@ -95,24 +156,7 @@ def clean_hints(
     ``n_explain`` of what survives; hard mode keeps the first ``n_explain`` hints as given, then
     also drops those sharing the word's stem and those ``is_word`` rejects.
     """
-    target = normalize(word)
-    given = list(hints)
-    if criteria == "hard":
-        given = given[:n_explain]
-    kept: list[str] = []
-    for hint in map(normalize, given):
-        if len(kept) == n_explain:
-            break
-        if (
-            not hint
-            or hint in kept
-            or target in hint
-            or edit_distance(target, hint) < MIN_EDIT_DISTANCE
-            or (criteria == "hard" and (stem(hint) == stem(target) or not is_word(hint)))
-        ):
-            continue
-        kept.append(hint)
-    return kept
+    return judge_hints(word, hints, criteria, n_explain, is_word)[0]
 
 
 def is_guessed(word: str, guesses: Iterable[str], criteria: Criteria) -> bool:

@@ -10,17 +10,35 @@ from hatbot.game.calls import Outcome, PendingCall, call
 from hatbot.game.log import GameLog
 from hatbot.game.players import Player
 from hatbot.game.records import CallRecord, GameConfig, TurnRecord
-from hatbot.rules import clean_hints, is_guessed
+from hatbot.rules import is_guessed, judge_hints
+
+#: The version of the log's records, in its first line; logs without one are version 1.
+LOG_FORMAT = 2
 
 
 @dataclass(frozen=True)
 class GameResult:
-    """Everything a game recorded, in the order it happened."""
+    """Everything a game recorded, in the order it happened.
+
+    ``targets`` maps players to where they were reached (an address, a URL, ``py:module:attr``)
+    when the host was told.
+    """
 
     config: GameConfig
     players: list[str]
     calls: list[CallRecord] = field(default_factory=list)
     turns: list[TurnRecord] = field(default_factory=list)
+    targets: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def planned_turns(self) -> int:
+        """The turns of the whole game: every player explains once a round."""
+        return self.config.rounds * len(self.players)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every planned turn was played (a game read from a cut-off log was not)."""
+        return len(self.turns) == self.planned_turns
 
 
 def draw_words(words: Sequence[str], seed: int) -> Iterator[str]:
@@ -43,14 +61,29 @@ def play_game(
     words: Sequence[str],
     config: GameConfig,
     log: GameLog | None = None,
+    *,
+    targets: Mapping[str, str] | None = None,
+    on_turn: Callable[[TurnRecord], None] | None = None,
 ) -> GameResult:
-    """Play ``config.rounds`` rounds, in each of which every player explains one drawn word."""
+    """Play ``config.rounds`` rounds, in each of which every player explains one drawn word.
+
+    ``targets`` (where each player was reached) goes into the result and the log; ``on_turn``
+    is called after each turn, e.g. to show progress.
+    """
     if len(players) < 2:
         raise ValueError("the Hat needs at least two players")
     draws = draw_words(words, config.seed)
-    result = GameResult(config, list(players))
+    result = GameResult(config, list(players), targets=dict(targets or {}))
     if log is not None:
-        log.write({"event": "game", **asdict(config), "players": result.players})
+        log.write(
+            {
+                "event": "game",
+                "format": LOG_FORMAT,
+                **asdict(config),
+                "players": result.players,
+                "targets": result.targets,
+            }
+        )
     for round_no in range(1, config.rounds + 1):
         for explainer in players:
             turn, calls = play_turn(
@@ -58,6 +91,8 @@ def play_game(
             )
             result.calls.extend(calls)
             result.turns.append(turn)
+            if on_turn is not None:
+                on_turn(turn)
     return result
 
 
@@ -97,7 +132,7 @@ def play_turn(
     n_explain, n_guess = config.n_explain, config.n_guess
     explained = call(lambda: players[explainer].explain(word, n_explain), config.timeout)
     record(explainer, 0, {"word": word, "n_words": n_explain}, explained, None)
-    hints = clean_hints(word, explained.answer, config.criteria, n_explain)
+    hints, dropped = judge_hints(word, explained.answer, config.criteria, n_explain)
 
     guessers = [name for name in players if name != explainer]
     guessed_at: dict[str, int] = {}
@@ -123,7 +158,7 @@ def play_turn(
         name: n_explain + 1 - guessed_at[name] if name in guessed_at else 0 for name in guessers
     }
     scores[explainer] = sum(scores.values())
-    turn = TurnRecord(round_no, turn_no, word, explainer, hints, guessed_at, scores)
+    turn = TurnRecord(round_no, turn_no, word, explainer, hints, guessed_at, scores, dropped)
     if log is not None:
         log.write(turn.to_json())
     return turn, calls

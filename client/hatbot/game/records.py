@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from hatbot.game.calls import Status
-from hatbot.rules import Criteria
+from hatbot.rules import Criteria, DroppedHint
 
 Role = Literal["explain", "guess"]
 
@@ -63,7 +63,8 @@ class TurnRecord:
     """The result of one player explaining one word.
 
     ``guessed_at`` maps each guesser who found the word to the number of hints it needed;
-    ``points`` maps every player of the turn, explainer included, to the points it earned.
+    ``points`` maps every player of the turn, explainer included, to the points it earned;
+    ``dropped`` lists the explainer's hints that the host did not reveal, and why.
     """
 
     round: int
@@ -73,6 +74,7 @@ class TurnRecord:
     hints: list[str]
     guessed_at: dict[str, int]
     points: dict[str, int]
+    dropped: list[DroppedHint] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The record as a log line's JSON object."""

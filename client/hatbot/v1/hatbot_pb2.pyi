@@ -27,7 +27,9 @@ class _Criteria:
 class _CriteriaEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Criteria.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     CRITERIA_UNSPECIFIED: _Criteria.ValueType  # 0
-    """Not said: guesses are chosen as for CRITERIA_HARD, which is safe in both modes."""
+    """Not said: the server's default applies (`hatbot serve --criteria`, soft unless the
+    server was told otherwise, as in the original game's settings).
+    """
     CRITERIA_SOFT: _Criteria.ValueType  # 1
     """Soft: the host keeps a hint that shares the word's stem or is part of the word, so a
     guess may share a hint's stem or contain a hint.
@@ -39,7 +41,9 @@ class Criteria(_Criteria, metaclass=_CriteriaEnumTypeWrapper):
     """Criteria is how the host cleans hints and judges guesses, as far as a guesser cares."""
 
 CRITERIA_UNSPECIFIED: Criteria.ValueType  # 0
-"""Not said: guesses are chosen as for CRITERIA_HARD, which is safe in both modes."""
+"""Not said: the server's default applies (`hatbot serve --criteria`, soft unless the
+server was told otherwise, as in the original game's settings).
+"""
 CRITERIA_SOFT: Criteria.ValueType  # 1
 """Soft: the host keeps a hint that shares the word's stem or is part of the word, so a
 guess may share a hint's stem or contain a hint.
@@ -120,8 +124,8 @@ class GuessRequest(_message.Message):
     n_words: _builtins.int
     """How many guesses to return: 1 to 100, otherwise INVALID_ARGUMENT."""
     criteria: Global___Criteria.ValueType
-    """The host's criteria, when the caller knows them; a value not defined here is rejected
-    with INVALID_ARGUMENT.
+    """The host's criteria, when the caller knows them (unspecified: the server's default); a
+    value not defined here is rejected with INVALID_ARGUMENT.
     """
     @_builtins.property
     def words(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -158,9 +162,9 @@ class GuessResponse(_message.Message):
     @_builtins.property
     def words(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Guesses, lowercase letters only, best first, at most n_words of them. Never one of the
-        hints, a word contained in a hint, a word within 2 edits of a hint, or a repeat; unless
-        the request's criteria are CRITERIA_SOFT, also never a word that shares a hint's Snowball
-        stem or contains a hint. Empty when no hint is known.
+        hints, a word contained in a hint, a word within 2 edits of a hint, or a repeat; under the
+        hard criteria also never a word that shares a hint's Snowball stem or contains a hint.
+        Empty when no hint is known.
         """
 
     def __init__(

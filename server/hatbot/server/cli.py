@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -15,11 +16,9 @@ from hatbot.models.cli import server_extra_missing
 
 def precompute(model_dir: Path, workers: int) -> list[str]:
     """Compute what the default strategy looks up when serving ``model_dir``; the files."""
-    from hatbot.models import neighbours
-    from hatbot.server import explanations
+    from hatbot.server import lookup
 
-    explanations.build(model_dir, workers=workers)
-    return [f"{neighbours.DIRECTORY}/{explanations.FILE}"]
+    return lookup.build(model_dir, workers=workers)
 
 
 def register(
@@ -28,10 +27,18 @@ def register(
 ) -> None:
     """Add ``serve`` to ``commands``."""
     serve = commands.add_parser("serve", help="serve a model over gRPC (and HTTP)", parents=parents)
-    serve.add_argument(
+    model = serve.add_mutually_exclusive_group()
+    model.add_argument(
         "--model",
         type=Path,
         help="model directory (default: the default model, trained first when missing)",
+    )
+    model.add_argument(
+        "--model-root",
+        type=Path,
+        metavar="ROOT",
+        help="serve the newest complete version ROOT/N/ (N a positive integer) and move to "
+        "newer ones on SIGHUP or every --poll seconds",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0: all)")
     serve.add_argument(
@@ -42,9 +49,49 @@ def register(
         type=arguments.port,
         help="also serve the REST protocol on this port (0: a free one)",
     )
+    serve.add_argument(
+        "--workers",
+        type=arguments.positive_int,
+        default=os.cpu_count() or 1,
+        help="worker processes sharing the port, one core each (default: the number of cores)",
+    )
+    serve.add_argument(
+        "--max-in-flight",
+        type=arguments.positive_int,
+        default=32,
+        metavar="N",
+        help="calls each worker accepts at once; more get RESOURCE_EXHAUSTED (HTTP 429) at once",
+    )
     serve.add_argument("--strategy", default="default", choices=["default", "baseline"])
     serve.add_argument(
+        "--criteria",
+        default="soft",
+        choices=["soft", "hard"],
+        help="the host's criteria for Guess calls that do not say (the original game's: soft)",
+    )
+    serve.add_argument(
         "--grace", type=arguments.positive_seconds, default=5.0, help="seconds to finish calls"
+    )
+    serve.add_argument(
+        "--drain-delay",
+        type=arguments.seconds,
+        default=0.0,
+        metavar="S",
+        help="after SIGTERM, keep answering this long while reporting NOT_SERVING, so that "
+        "load balancers stop sending first",
+    )
+    serve.add_argument(
+        "--poll",
+        type=arguments.positive_seconds,
+        metavar="S",
+        help="with --model-root, look for a new version this often (default: on SIGHUP only)",
+    )
+    serve.add_argument(
+        "--max-connection-age",
+        type=arguments.positive_seconds,
+        default=300.0,
+        metavar="S",
+        help="close client connections after this long, so that L4 balancers rebalance",
     )
     serve.set_defaults(func=_serve)
 
@@ -54,33 +101,50 @@ def _serve(args: argparse.Namespace) -> int:
         from hatbot.models.store import MANIFEST, default_model_dir
         from hatbot.models.train import DEFAULT_EXTRA_VIEWS, train
         from hatbot.server.app import serve
+        from hatbot.server.ports import PortInUseError
+        from hatbot.server.supervisor import ModelSource, ServeError
+        from hatbot.server.worker import WorkerSettings
     except ImportError as error:
         return server_extra_missing(error)
-    model_dir = args.model or default_model_dir()
+    if args.poll is not None and args.model_root is None:
+        print("hatbot serve: --poll needs --model-root", file=sys.stderr)
+        return 2
     prepare: Callable[[], object] | None = None
-    if not (model_dir / MANIFEST).is_file():
-        if args.model is not None:
-            print(f"hatbot serve: not a model directory: {model_dir}", file=sys.stderr)
+    if args.model_root is not None:
+        if not args.model_root.is_dir():
+            print(
+                f"hatbot serve: --model-root is not a directory: {args.model_root}", file=sys.stderr
+            )
             return 1
-        logging.getLogger("hatbot").info("no default model at %s: training it", model_dir)
-        prepare = partial(
-            train,
-            None,
-            model_dir,
-            extra_views=DEFAULT_EXTRA_VIEWS,
-            finish=lambda staged: precompute(staged, 2),
-        )
-
+        source = ModelSource(root=args.model_root)
+    else:
+        model_dir = args.model or default_model_dir()
+        source = ModelSource(directory=model_dir)
+        if not (model_dir / MANIFEST).is_file():
+            if args.model is not None:
+                print(f"hatbot serve: not a model directory: {model_dir}", file=sys.stderr)
+                return 1
+            logging.getLogger("hatbot").info("no default model at %s: training it", model_dir)
+            prepare = partial(
+                train,
+                None,
+                model_dir,
+                extra_views=DEFAULT_EXTRA_VIEWS,
+                finish=lambda staged: precompute(staged, 2),
+            )
+    settings = WorkerSettings(
+        host=args.host,
+        port=args.port,
+        http_port=args.http_port,
+        strategy=args.strategy,
+        criteria=args.criteria,
+        grace=args.grace,
+        drain_delay=args.drain_delay,
+        max_in_flight=args.max_in_flight,
+        max_connection_age=args.max_connection_age,
+    )
     try:
-        return serve(
-            model_dir,
-            host=args.host,
-            port=args.port,
-            strategy=args.strategy,
-            grace_seconds=args.grace,
-            http_port=args.http_port,
-            prepare=prepare,
-        )
-    except (OSError, ValueError) as error:  # a model that cannot load, a port that cannot bind
+        return serve(source, settings, workers=args.workers, prepare=prepare, poll=args.poll)
+    except (PortInUseError, ServeError) as error:
         print(f"hatbot serve: {error}", file=sys.stderr)
         return 1

@@ -171,7 +171,7 @@ class Explainer:
             share = params.subword_share
             grams = (tables.ngrams[pool] @ tables.ngrams[competitors].T).toarray()
             to_competitors["subword"] = (1 - share) * to_competitors[base] + share * grams
-            word_grams = tables.ngram_similarities(word)[pool]
+            word_grams = tables.ngram_similarities([word])[0, pool]
             to_word["subword"] = (1 - share) * to_word[base] + share * word_grams
             weight["subword"] = params.subword_weight
         position = np.searchsorted(competitors, pool)

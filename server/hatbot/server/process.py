@@ -5,6 +5,8 @@ For tests, benchmarks and game harnesses that need a real server beside them.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
 import subprocess
@@ -47,12 +49,14 @@ class ServerProcess(Closing):
     def __init__(self, model_dir: Path, *extra: str) -> None:
         command = [sys.executable, "-m", "hatbot.cli", "serve", "--model", str(model_dir)]
         command += ["--host", "127.0.0.1", "--port", "0", *extra]
+        # Its own process group: kill() ends the worker processes with their parent.
         self.proc = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
         self.lines: list[str] = []
         self.address: str | None = None
@@ -139,9 +143,9 @@ class ServerProcess(Closing):
         self.terminate()
 
     def kill(self) -> None:
-        """Kill the child if it still runs and reap it."""
-        if self.proc.poll() is None:
-            self.proc.kill()
+        """Kill the server, its worker processes included, and reap it."""
+        with contextlib.suppress(ProcessLookupError):  # the group is gone already
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(WAIT_SECONDS)
         self._release_log_pipe()
 

@@ -1,13 +1,15 @@
 """The game's original REST protocol, served by aiohttp next to the gRPC server.
 
 ``GET /`` is 200 ``{"status": "ok", ...}`` once the model is loaded, 503 before.
-``GET /explain?word=W&n_words=N`` and ``GET /guess?words=A&words=B&n_words=N`` answer a JSON
-list of strings. ``n_words`` is required, as the original protocol always sends it and gRPC
-has no default either. A missing, repeated or invalid parameter is 400 and every error body is
-``{"error": MESSAGE}`` whose message starts with the parameter's name, as over gRPC.
+``GET /explain?word=W&n_words=N`` and ``GET /guess?words=A&words=B&n_words=N`` (optionally
+``&criteria=soft|hard``, else the server's ``--criteria``) answer a JSON list of strings.
+``n_words`` is required, as the original protocol always sends it and gRPC has no default
+either. A missing, repeated or invalid parameter is 400 and every error body is
+``{"error": MESSAGE}`` whose message starts with the parameter's name, as over gRPC; beyond
+the worker's in-flight bound a request is 429 with ``Retry-After``.
 
-aiohttp runs its own event loop in a background thread; the answers, a few milliseconds of
-CPU each, run in that loop's default executor so requests stay concurrent.
+aiohttp runs its own event loop in a background thread; the answers run in that loop's
+default executor so requests stay concurrent.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from hatbot.server import validation
+from hatbot.server.admission import OVERLOADED, InFlight
 from hatbot.server.service import Answerer
+from hatbot.v1 import hatbot_pb2
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LOADING = "the model is still loading"
 # At most 18 digits: int() of any longer string would still be out of range.
 _INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
+_CRITERIA = {"soft": hatbot_pb2.CRITERIA_SOFT, "hard": hatbot_pb2.CRITERIA_HARD}
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -56,6 +61,18 @@ def _n_words(query: MultiMapping[str]) -> int:
     return int(text)
 
 
+def _criteria(query: MultiMapping[str]) -> int:
+    """The optional ``criteria`` (soft or hard) as the contract's enum value."""
+    if "criteria" not in query:
+        return hatbot_pb2.CRITERIA_UNSPECIFIED
+    text = _single(query, "criteria")
+    if text not in _CRITERIA:
+        raise validation.InvalidArgumentError(
+            "criteria", f"must be soft or hard, got {text[:20]!r}"
+        )
+    return _CRITERIA[text]
+
+
 @web.middleware
 async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every failure into a JSON error body."""
@@ -78,13 +95,23 @@ class HttpFrontEnd:
     """Serves :class:`Answerer` answers over HTTP from a background thread.
 
     ``get_answerer`` returns the current answerer, or None while the model is loading (then
-    every request is 503).
+    every request is 503). Answers count against ``in_flight`` with the gRPC calls; beyond
+    its bound a request is 429 at once. ``reuse_port`` lets worker processes share the port.
     """
 
-    def __init__(self, get_answerer: Callable[[], Answerer | None], host: str, port: int) -> None:
+    def __init__(
+        self,
+        get_answerer: Callable[[], Answerer | None],
+        host: str,
+        port: int,
+        in_flight: InFlight | None = None,
+        reuse_port: bool = False,
+    ) -> None:
         self._get_answerer = get_answerer
         self._host = host
         self._port = port
+        self._in_flight = in_flight
+        self._reuse_port = reuse_port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -141,7 +168,7 @@ class HttpFrontEnd:
         # No access log: the gRPC side does not log every call either.
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self._host, self._port)
+        site = web.TCPSite(runner, self._host, self._port, reuse_port=self._reuse_port or None)
         try:
             await site.start()
         except BaseException:
@@ -169,7 +196,14 @@ class HttpFrontEnd:
         await runner.cleanup()
 
     async def _answer(self, call: Callable[[], list[str]]) -> web.Response:
-        words = await asyncio.get_running_loop().run_in_executor(None, call)
+        place = None if self._in_flight is None else self._in_flight.admit()
+        if self._in_flight is not None and place is None:
+            return _error(429, OVERLOADED, {"Retry-After": "1"})
+        try:
+            words = await asyncio.get_running_loop().run_in_executor(None, call)
+        finally:
+            if place is not None:
+                place.release()
         return web.json_response(words)
 
     async def _status(self, request: web.Request) -> web.Response:
@@ -196,4 +230,5 @@ class HttpFrontEnd:
         if answerer is None:
             return _error(503, LOADING)
         words, n = request.query.getall("words", []), _n_words(request.query)
-        return await self._answer(lambda: answerer.guess(words, n))
+        criteria = _criteria(request.query)
+        return await self._answer(lambda: answerer.guess(words, n, criteria))

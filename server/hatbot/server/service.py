@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from hatbot.rules import Criteria
 from hatbot.server import validation
 from hatbot.server.model import WordModel
 from hatbot.server.strategy import Strategy
@@ -60,12 +61,15 @@ def abort_invalid_argument(
 class Answerer:
     """Validated answers from one model and strategy, shared by the gRPC and HTTP front ends.
 
-    Raises :class:`validation.InvalidArgumentError` for a request field out of range.
+    A request that does not say which criteria the host uses gets ``criteria``. Raises
+    :class:`validation.InvalidArgumentError` for a request field out of range. Swapping the
+    whole Answerer is how a server changes models: calls in flight finish on the old one.
     """
 
-    def __init__(self, model: WordModel, strategy: Strategy) -> None:
+    def __init__(self, model: WordModel, strategy: Strategy, criteria: Criteria = "soft") -> None:
         self.model = model
         self.strategy = strategy
+        self.criteria = criteria
 
     def explain(self, word: str, n_words: int) -> list[str]:
         checked_word, n = validation.secret_word(word), validation.n_words(n_words)
@@ -73,7 +77,7 @@ class Answerer:
 
     def guess(self, words: Sequence[str], n_words: int, criteria: int = 0) -> list[str]:
         hints, n = validation.hints(words), validation.n_words(n_words)
-        return self.strategy.guess(hints, n, validation.criteria(criteria))
+        return self.strategy.guess(hints, n, validation.criteria(criteria, self.criteria))
 
 
 class HatService(hatbot_pb2_grpc.HatServiceServicer):

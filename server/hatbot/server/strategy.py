@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from hatbot.rules import Criteria
-from hatbot.server import explanations
+from hatbot.server import lookup
 from hatbot.server.explainer import Explainer, ExplainerParams
 from hatbot.server.guesser import Guesser, GuesserParams
 from hatbot.server.model import WordModel
-from hatbot.server.tables import load_tables
+from hatbot.server.scores import LiveHintScores, ScaledRow, ScoreParams
+from hatbot.server.tables import StrategyTables, load_tables
 
 
 class Strategy(Protocol):
@@ -65,11 +68,21 @@ class BaselineStrategy:
         return [self.model.words[r] for r in rows if r not in known][:n_words]
 
 
+@dataclass(frozen=True)
+class _Live:
+    """What computing answers needs: the views' neighbour tables, explainer and scorer."""
+
+    tables: StrategyTables
+    explainer: Explainer
+    scores: LiveHintScores
+
+
 class GameStrategy:
     """The default strategy: :class:`Explainer` and :class:`Guesser` over every view.
 
-    Explain looks up the model's precomputed explanations (:mod:`hatbot.server.explanations`)
-    when it has current ones for the word, and computes the same answer live otherwise.
+    Answers come from the model's stored lookup (:mod:`hatbot.server.lookup`) where it has
+    them. The rest (everything, when the lookup is missing or stale) is computed live from the
+    views' tables, loaded on first need: the same answers, more slowly.
     """
 
     name = "default"
@@ -78,21 +91,54 @@ class GameStrategy:
         self,
         model: WordModel,
         explainer: ExplainerParams | None = None,
+        scores: ScoreParams | None = None,
         guesser: GuesserParams | None = None,
     ) -> None:
-        self.tables = load_tables(model)
-        self.explainer = Explainer(self.tables, explainer)
-        self.guesser = Guesser(self.tables, guesser)
-        self.explanations = explanations.load(model, self.tables.words, self.explainer.params)
+        self.model = model
+        self.explainer_params = explainer or ExplainerParams()
+        self.score_params = scores or ScoreParams()
+        self.guesser_params = guesser or GuesserParams()
+        self.lookup = lookup.load(
+            model.directory, model.version, self.explainer_params, self.score_params
+        )
+        self._live: _Live | None = None
+        self._live_lock = threading.Lock()
+        candidates = self.lookup.candidates if self.lookup else self.live.tables.candidates
+        self.guesser = Guesser(candidates, self._hint_scores, self.guesser_params)
+
+    @property
+    def live(self) -> _Live:
+        """The live machinery, loaded on first use."""
+        with self._live_lock:
+            if self._live is None:
+                strategy_tables = load_tables(self.model)
+                self._live = _Live(
+                    strategy_tables,
+                    Explainer(strategy_tables, self.explainer_params),
+                    LiveHintScores(strategy_tables, self.score_params),
+                )
+            return self._live
 
     def warm_up(self) -> None:
-        self.tables.warm_up()
+        if self.lookup is not None:
+            self.lookup.warm_up()
+        if self._live is not None:
+            self._live.tables.warm_up()
+
+    def _hint_scores(self, hint: str) -> ScaledRow | None:
+        if self.lookup is not None:
+            found = self.lookup.scores(hint)
+            if found is not None or self.lookup.complete:
+                return found
+        return self.live.scores(hint)
 
     def explain(self, word: str, n_words: int) -> list[str]:
-        row = self.tables.row.get(word)
-        if self.explanations is not None and row is not None:
-            return self.explanations.explain(row, n_words)
-        return self.explainer.explain(word, n_words)
+        if self.lookup is not None:
+            if word in self.lookup:
+                return self.lookup.explain(word, n_words)
+            if self.lookup.complete:  # no view knows the word
+                return []
+        return self.live.explainer.explain(word, n_words)
 
     def guess(self, hints: Sequence[str], n_words: int, criteria: Criteria = "hard") -> list[str]:
         return self.guesser.guess(hints, n_words, criteria)

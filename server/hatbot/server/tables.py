@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy import sparse
 
 from hatbot import rules
 from hatbot.models import neighbours
@@ -24,6 +26,21 @@ def singular(word: str) -> str:
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What ranking guesses needs of the candidate words (row ``i`` is ``words[i]``).
+
+    Singular and plural form a group (``group[i]``), guessed as one form: the group's
+    ``representative`` under the hard criteria, its ``soft_representative`` under the soft.
+    """
+
+    words: Sequence[str]
+    log_counts: npt.NDArray[np.float32]
+    group: Rows
+    representative: Rows
+    soft_representative: Rows
 
 
 class StrategyTables:
@@ -47,9 +64,11 @@ class StrategyTables:
         self.tables = tables
         self.ngram_knn = ngram_knn
         self.ngrams, self.ngram_columns = neighbours.ngram_matrix(words)
-        self.ngrams_by_column = self.ngrams.tocsc()
         self.stems = [rules.stem(word) for word in words]
         self.group, self.representative, self.soft_representative = self._inflection_groups()
+        self.candidates = Candidates(
+            words, self.log_counts, self.group, self.representative, self.soft_representative
+        )
 
     def _inflection_groups(self) -> tuple[Rows, Rows, Rows]:
         """Group numbers of the candidates and each group's guess, for the hard and the soft
@@ -98,15 +117,24 @@ class StrategyTables:
         model_row = model.row(word)
         return None if model_row is None else model.vector(model_row)
 
-    def ngram_similarities(self, word: str) -> npt.NDArray[np.float32]:
-        """Character n-gram cosine between ``word`` and every candidate."""
-        grams = neighbours.char_ngrams(word)
-        columns = sorted({self.ngram_columns[g] for g in grams if g in self.ngram_columns})
-        if not columns:
-            return np.zeros(len(self.words), np.float32)
-        summed = np.asarray(self.ngrams_by_column[:, columns].sum(axis=1)).ravel()
-        similarities: npt.NDArray[np.float32] = (summed / np.sqrt(len(grams))).astype(np.float32)
-        return similarities
+    def ngram_similarities(self, words: Sequence[str]) -> npt.NDArray[np.float32]:
+        """Character n-gram cosine between each of ``words`` and every candidate (words x
+        candidates); n-grams no candidate has count in a word's norm only."""
+        rows: list[int] = []
+        columns: list[int] = []
+        values: list[float] = []
+        for row, word in enumerate(words):
+            grams = neighbours.char_ngrams(word)
+            known = sorted({self.ngram_columns[g] for g in grams if g in self.ngram_columns})
+            rows += [row] * len(known)
+            columns += known
+            values += [1.0 / np.sqrt(len(grams))] * len(known)
+        query = sparse.csr_matrix(
+            (np.asarray(values, np.float32), (rows, columns)),
+            shape=(len(words), self.ngrams.shape[1]),
+        )
+        similarities = (query @ self.ngrams.T).toarray()
+        return np.asarray(similarities, np.float32)
 
 
 def load_tables(model: WordModel) -> StrategyTables:

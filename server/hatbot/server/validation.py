@@ -45,11 +45,13 @@ def n_words(value: int, field: str = "n_words") -> int:
     return value
 
 
-def criteria(value: int, field: str = "criteria") -> Criteria:
-    """The host's criteria from the contract's enum; unspecified means the safe "hard"."""
+def criteria(value: int, default: Criteria, field: str = "criteria") -> Criteria:
+    """The host's criteria from the contract's enum; ``default`` when unspecified."""
+    if value == hatbot_pb2.CRITERIA_UNSPECIFIED:
+        return default
     if value == hatbot_pb2.CRITERIA_SOFT:
         return "soft"
-    if value in (hatbot_pb2.CRITERIA_UNSPECIFIED, hatbot_pb2.CRITERIA_HARD):
+    if value == hatbot_pb2.CRITERIA_HARD:
         return "hard"
     raise InvalidArgumentError(field, f"must be a defined Criteria value, got {value}")
 

@@ -1,0 +1,106 @@
+"""Admission control: a bound on the calls one worker process has in flight.
+
+A call beyond the bound gets RESOURCE_EXHAUSTED at once instead of waiting in a queue until
+its deadline passes (the host would count the timeout as an empty answer, and the caller can
+try another replica now). A call whose deadline passed while it waited is not computed.
+The health service is never bounded: load balancers must see a busy server as alive.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+if TYPE_CHECKING:
+    Handler = grpc.RpcMethodHandler[Any, Any]
+    _Interceptor = grpc.ServerInterceptor[Any, Any]
+else:
+    Handler = grpc.RpcMethodHandler
+    _Interceptor = grpc.ServerInterceptor
+
+OVERLOADED = "the server is at its in-flight limit; retry after a short backoff, or elsewhere"
+EXPIRED = "the call's deadline passed before it could start"
+
+
+class InFlight:
+    """Up to ``limit`` admitted calls at a time, shared by the gRPC and HTTP front ends.
+
+    ``admit()`` returns a :class:`Place` to release when the call ends, or None when the bound
+    is reached. ``shed`` and ``expired`` count the calls turned away.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._slots = threading.BoundedSemaphore(limit)
+        self.shed = 0
+        self.expired = 0
+
+    def admit(self) -> Place | None:
+        if not self._slots.acquire(blocking=False):
+            self.shed += 1
+            return None
+        return Place(self._slots.release)
+
+
+class Place:
+    """An admitted call's place. ``release()`` frees it once; dropping the object frees it
+    too, should the call never run (its client went away before the request arrived)."""
+
+    def __init__(self, free: Callable[[], None]) -> None:
+        self.release = weakref.finalize(self, free)
+
+
+def _abort(code: grpc.StatusCode, message: str) -> Handler:
+    def behaviour(request: object, context: grpc.ServicerContext) -> None:
+        context.abort(code, message)
+
+    return grpc.unary_unary_rpc_method_handler(behaviour)
+
+
+class AdmissionInterceptor(_Interceptor):
+    """Bounds the in-flight unary calls of the services named by ``prefix`` (gRPC method paths
+    starting with it). Runs on gRPC's polling thread as each call arrives, so the count
+    includes calls still waiting for a worker thread."""
+
+    def __init__(self, in_flight: InFlight, prefix: str) -> None:
+        self._in_flight = in_flight
+        self._prefix = prefix
+        self._shed = _abort(grpc.StatusCode.RESOURCE_EXHAUSTED, OVERLOADED)
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Handler | None],
+        details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = continuation(details)
+        if handler is None or not details.method.startswith(self._prefix):
+            return handler
+        place = self._in_flight.admit()
+        if place is None:
+            return self._shed
+        return _bounded(handler, place, self._in_flight)
+
+
+def _bounded(handler: Handler, place: Place, in_flight: InFlight) -> Handler:
+    inner = handler.unary_unary
+    assert inner is not None, "HatService has unary calls only"
+
+    def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            remaining = context.time_remaining()
+            if remaining is not None and remaining <= 0:
+                in_flight.expired += 1
+                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, EXPIRED)
+            return inner(request, context)
+        finally:
+            place.release()
+
+    return grpc.unary_unary_rpc_method_handler(
+        behaviour,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
