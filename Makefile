@@ -2,6 +2,11 @@
 #   make serve   serve the bot on the default model (trained first when there is none)
 #   make test    lint, type-check and run every test
 # Everything else here is a step of those two.
+#
+# make serve CORPUS=path/to/20news-bydate.tar.gz trains a model from that corpus into
+# var/models/NAME, unless one is there, and serves it. NAME is the corpus's file name up to
+# its first "-" or "." (20news); MODEL=DIR puts the model elsewhere (or, without CORPUS,
+# serves DIR), TRAIN_ARGS adds hatbot train options. To retrain, delete the directory.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,6 +15,12 @@ INSTALLED := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 PORT ?= 50051
 HOST ?= 127.0.0.1
+CORPUS ?=
+TRAIN_ARGS ?=
+ifneq ($(CORPUS),)
+MODEL_NAME ?= $(firstword $(subst -, ,$(subst ., ,$(notdir $(patsubst %/,%,$(CORPUS))))))
+MODEL ?= var/models/$(MODEL_NAME)
+endif
 
 .PHONY: serve test lint
 
@@ -23,8 +34,17 @@ $(BUF): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+ifeq ($(CORPUS),)
 serve: $(INSTALLED)
-	$(BIN)/hatbot serve --host $(HOST) --port $(PORT)
+	$(BIN)/hatbot serve --host $(HOST) --port $(PORT)$(if $(MODEL), --model $(MODEL))
+else
+serve: $(INSTALLED) $(MODEL)/manifest.json
+	$(BIN)/hatbot serve --host $(HOST) --port $(PORT) --model $(MODEL)
+
+# Only when there is no model yet: a newer corpus or install does not retrain.
+$(MODEL)/manifest.json: | $(INSTALLED)
+	$(BIN)/hatbot train --corpus $(CORPUS) --out $(MODEL) --name $(MODEL_NAME) $(TRAIN_ARGS)
+endif
 
 lint: $(INSTALLED) $(BUF)
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -11,7 +12,7 @@ import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from hatbot.client import HatClient, HatError, ModelInfo
+from hatbot.client import AsyncHatClient, HatClient, HatError, ModelInfo
 from hatbot.closing import Closing
 from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
 
@@ -206,3 +207,62 @@ def test_real_server_health_and_info(hat_server: str) -> None:
         assert hat.health() == "SERVING"
         assert hat.health("hatbot.v1.HatService") == "SERVING"
         assert hat.model_info().name == "tiny"
+
+
+# AsyncHatClient shares the channel options, so the same retries and deadline apply.
+
+
+def test_async_client_retries_unavailable(fake: FakeServer) -> None:
+    async def explain() -> list[str]:
+        async with AsyncHatClient(fake.address, timeout=10.0) as hat:
+            return await hat.explain("river", 3)
+
+    assert asyncio.run(explain()) == ["hint", "revir"]
+    assert fake.hat.attempts == 3
+
+
+def test_async_client_without_retries_raises_after_one_attempt(fake: FakeServer) -> None:
+    async def explain() -> list[str]:
+        async with AsyncHatClient(fake.address, timeout=10.0, retries=False) as hat:
+            return await hat.explain("river", 3)
+
+    with pytest.raises(HatError) as e:
+        asyncio.run(explain())
+    assert e.value.code == grpc.StatusCode.UNAVAILABLE
+    assert e.value.details == "warming up"
+    assert fake.hat.attempts == 1
+
+
+def test_async_deadline_exceeded() -> None:
+    hat = FlakyHat()
+    hat.block = True
+
+    async def explain(address: str) -> list[str]:
+        async with AsyncHatClient(address, timeout=0.2) as client:
+            return await client.explain("river", 3)
+
+    with FakeServer(hat) as server, pytest.raises(HatError) as e:
+        asyncio.run(explain(server.address))
+    assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_a_refused_argument_never_reaches_the_server() -> None:
+    async def guess(address: str) -> list[str]:
+        async with AsyncHatClient(address, timeout=10.0) as client:
+            return await client.guess(["river"], 3, criteria="Soft")  # type: ignore[arg-type]
+
+    with FakeServer(FlakyHat()) as server:
+        with HatClient(server.address, timeout=10.0) as hat, pytest.raises(HatError):
+            hat.explain("river", 2**40)
+        with pytest.raises(HatError):
+            asyncio.run(guess(server.address))
+        assert server.hat.attempts == 0
+
+
+def test_async_model_info_converts_every_field(fake: FakeServer) -> None:
+    async def info() -> ModelInfo:
+        async with AsyncHatClient(fake.address, timeout=10.0) as hat:
+            return await hat.model_info()
+
+    with HatClient(fake.address, timeout=10.0) as hat:
+        assert asyncio.run(info()) == hat.model_info()

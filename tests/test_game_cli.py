@@ -6,6 +6,7 @@ import argparse
 import fcntl
 import os
 import pty
+import re
 import struct
 import subprocess
 import sys
@@ -169,7 +170,10 @@ def test_play_logs_the_turns_played_when_stderr_is_not_a_terminal(workdir: Path)
     assert child.returncode == 0, err
     progress = [line.split(" hatbot.game: ")[1] for line in err.decode().splitlines()]
     assert [line.split(":")[0] for line in progress] == [f"turn {n}/4" for n in range(1, 5)]
-    assert progress[0] == "turn 1/4: a explained 'cat', 1/1 found"  # seed 1 draws cat first
+    # seed 1 draws cat first; hatbot.progress ends each line with the elapsed time and ETA
+    assert re.fullmatch(
+        r"turn 1/4: a explained 'cat', 1/1 found \(\d+s elapsed, ETA \d+s\)", progress[0]
+    ), progress[0]
     assert out.decode().startswith("seed 1, soft criteria")
 
 

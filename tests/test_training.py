@@ -284,6 +284,80 @@ def test_missing_corpus_path(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_what_appears_at_out_while_training_is_never_replaced(
+    tmp_path: Path, tiny_corpus: Path
+) -> None:
+    out = tmp_path / "model"
+
+    def squat(staged: Path) -> None:  # someone else's directory, made during the training
+        out.mkdir()
+        (out / "theirs.txt").write_text("keep")
+
+    with pytest.raises(FileExistsError, match="not a model directory"):
+        train([tiny_corpus], out, settings=SMALL, annoy=SMALL_ANNOY, replace=True, finish=squat)
+    assert sorted(p.name for p in out.iterdir()) == ["theirs.txt"]
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_publishing_over_anything_but_a_model_is_refused_at_once(
+    tmp_path: Path, tiny_corpus: Path, replace: bool
+) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("x")
+    for name, problem in [
+        ("link", "symbolic link"),
+        ("empty", "not a model directory"),
+        ("file", "not a model directory"),
+    ]:
+        with pytest.raises(FileExistsError, match=problem):
+            store.check_publishable(tmp_path / name, replace)
+        with pytest.raises(FileExistsError, match=problem):
+            train([tiny_corpus], tmp_path / name, settings=SMALL, replace=replace)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file", "link"]
+
+
+def test_a_truncated_tarball_is_a_corpus_error_naming_it(tmp_path: Path) -> None:
+    whole = write_newsgroups_tarball(tmp_path / "whole.tar.gz")
+    for size in (10, whole.stat().st_size // 2):  # the header block, the first post
+        truncated = tmp_path / f"cut{size}.tar.gz"
+        truncated.write_bytes(whole.read_bytes()[:size])
+        with pytest.raises(corpus.CorpusError, match="truncated or corrupt") as error:
+            list(corpus.iter_documents([truncated]))
+        assert str(truncated) in str(error.value)
+        assert error.value.path == truncated
+
+
+def test_a_truncated_wiki_dump_is_a_corpus_error_naming_it(tmp_path: Path) -> None:
+    whole = corpus.default_corpus_paths()[0]
+    assert corpus.is_wiki_dump(whole)
+    truncated = tmp_path / whole.name
+    truncated.write_bytes(whole.read_bytes()[:50_000])
+    with pytest.raises(corpus.CorpusError, match="truncated or corrupt") as error:
+        list(corpus.iter_documents([truncated]))
+    assert str(truncated) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "Expecting value"),
+        ('{"name": ', "Expecting value"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"format_version": 1}', "annoy"),
+        ('{"format_version": 99}', "unsupported model format_version 99"),
+    ],
+)
+def test_a_garbled_manifest_names_the_file(tmp_path: Path, text: str, problem: str) -> None:
+    (tmp_path / store.MANIFEST).write_text(text)
+    with pytest.raises(ValueError, match="not a valid model manifest") as error:
+        store.read_manifest(tmp_path)
+    assert str(error.value).startswith(f"{tmp_path / store.MANIFEST}: ")
+    assert problem in str(error.value)
+
+
 def test_default_corpus_files_ship_with_gensim() -> None:
     paths = corpus.default_corpus_paths()
     assert len(paths) == len(corpus.DEFAULT_CORPUS_FILES) >= 1

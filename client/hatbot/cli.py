@@ -12,7 +12,9 @@ import logging
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import cast
 
+from hatbot import arguments
 from hatbot.client import cli as client_cli
 from hatbot.game import cli as game_cli
 from hatbot.models import cli as models_cli
@@ -26,6 +28,20 @@ def _version() -> str:
         return "unknown"
 
 
+def _environment() -> str:
+    from hatbot.models.store import default_model_dir
+
+    return f"""environment:
+  HATBOT_ADDR       the server of explain, guess, info and health
+                    (default: {client_cli.FALLBACK_ADDR})
+  HATBOT_MODEL_DIR  the default model, trained and served when train has no --out
+                    and serve no --model (default: $XDG_DATA_HOME/hatbot/models/default,
+                    XDG_DATA_HOME defaulting to ~/.local/share); here:
+                    {default_model_dir()}
+
+{arguments.examples("hatbot serve", "hatbot explain river")}"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``hatbot`` parser with every subcommand."""
     # Given before or after the subcommand; SUPPRESS keeps a subcommand from resetting it.
@@ -33,11 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log debug messages"
     )
-    parser = argparse.ArgumentParser(
-        prog="hatbot", description=__doc__.splitlines()[0], parents=[common]
+    parser = arguments.Parser(
+        prog="hatbot",
+        description=__doc__.splitlines()[0],
+        epilog=_environment(),
+        parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"hatbot {_version()}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    # Every subcommand's parser is an arguments.Parser (one-line errors, defaults in help);
+    # the modules that register them only need an ArgumentParser.
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True, parser_class=arguments.Parser),
+    )
     models_cli.register(commands, [common], precompute=server_cli.precompute)
     server_cli.register(commands, [common])
     client_cli.register(commands, [common])

@@ -5,8 +5,13 @@ from hatbot.client import HatClient
 with HatClient("localhost:50051") as hat:
     hints = hat.explain("river", 5)
     guesses = hat.guess(hints[:2], 5)
+
+:class:`AsyncHatClient` is the same on asyncio (``async with``, ``await hat.explain(...)``).
+Every failure raises :class:`HatError`.
 """
 
-from hatbot.client.client import HatClient, HatError, ModelInfo
+from hatbot.client.aio import AsyncHatClient
+from hatbot.client.calls import HatError, ModelInfo
+from hatbot.client.client import HatClient
 
-__all__ = ["HatClient", "HatError", "ModelInfo"]
+__all__ = ["AsyncHatClient", "HatClient", "HatError", "ModelInfo"]

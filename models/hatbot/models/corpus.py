@@ -1,12 +1,15 @@
-"""Read training text: a 20 Newsgroups tarball, a directory of text files, or one text file."""
+"""Read training text: a 20 Newsgroups tarball, a directory of text files, a text file, or a
+MediaWiki ``.xml*.bz2`` dump."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import tarfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
 
 # English prose that ships inside gensim (its test data), the source of the default model:
 # about 200 Wikipedia articles and the Lee news corpus, some 510,000 words.
@@ -24,6 +27,18 @@ _MAIL_HEADER = re.compile(
 _QUOTED_LINE = re.compile(r"^\s*(>|\||#|:|[A-Za-z]{1,4}>)")
 _ATTRIBUTION = re.compile(r"(writes|wrote|says|said):\s*$|^In article <", re.IGNORECASE)
 _SIGNATURE = re.compile(r"^-- ?$")
+
+
+class CorpusError(ValueError):
+    """A corpus file that cannot be read (truncated, corrupt, unreadable); names the file."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+
+
+# What a truncated or corrupt archive or dump raises while it is read.
+_UNREADABLE = (EOFError, OSError, tarfile.TarError, zlib.error, ParseError)
 
 
 def default_corpus_dir() -> Path:
@@ -63,8 +78,17 @@ def _decode(data: bytes) -> str:
         return data.decode("latin-1")
 
 
+_TARBALL_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
 def _is_tarball(path: Path) -> bool:
-    return path.is_file() and tarfile.is_tarfile(path)
+    """Named like a tarball (then it must read as one) or read as one."""
+    if path.name.endswith(_TARBALL_SUFFIXES):
+        return True
+    try:
+        return tarfile.is_tarfile(path)
+    except OSError as error:
+        raise CorpusError(path, f"cannot be read ({error.strerror})") from None
 
 
 def _wiki_articles(path: Path) -> Iterator[str]:
@@ -79,28 +103,50 @@ def _wiki_articles(path: Path) -> Iterator[str]:
                 yield filter_wiki(markup)
 
 
+def is_wiki_dump(path: Path) -> bool:
+    """Whether ``path`` is named like a bz2 MediaWiki XML dump (``*.xml*.bz2``)."""
+    return path.name.endswith(".bz2") and ".xml" in path.name
+
+
 def iter_documents(paths: list[Path]) -> Iterator[str]:
     """Yield the text of every document under ``paths``, headers and quotes stripped.
 
     A tarball yields one document per regular member, a directory one per file (recursively,
     sorted), a MediaWiki ``.xml*.bz2`` dump one per article, any other file one document.
+    A file that cannot be read, such as a truncated archive, raises :class:`CorpusError`.
     """
     for path in paths:
-        if path.name.endswith(".bz2") and ".xml" in path.name:
-            yield from _wiki_articles(path)
-        elif _is_tarball(path):
-            with tarfile.open(path) as archive:
-                for member in sorted(archive.getmembers(), key=lambda m: m.name):
-                    handle = archive.extractfile(member) if member.isfile() else None
-                    if handle is not None:
-                        yield strip_post(_decode(handle.read()))
-        elif path.is_dir():
+        if path.is_dir():
             for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                yield strip_post(_decode(file.read_bytes()))
-        elif path.is_file():
-            yield strip_post(_decode(path.read_bytes()))
-        else:
+                yield from _read(file, _text)
+        elif not path.exists():
             raise FileNotFoundError(f"corpus path does not exist: {path}")
+        elif is_wiki_dump(path):
+            yield from _read(path, _wiki_articles)
+        elif _is_tarball(path):
+            yield from _read(path, _tar_members)
+        else:
+            yield from _read(path, _text)
+
+
+def _read(path: Path, documents: Callable[[Path], Iterator[str]]) -> Iterator[str]:
+    """``documents(path)``, with a read error raised as a CorpusError naming the file."""
+    try:
+        yield from documents(path)
+    except _UNREADABLE as error:
+        raise CorpusError(path, f"cannot be read, truncated or corrupt? ({error})") from None
+
+
+def _text(path: Path) -> Iterator[str]:
+    yield strip_post(_decode(path.read_bytes()))
+
+
+def _tar_members(path: Path) -> Iterator[str]:
+    with tarfile.open(path) as archive:
+        for member in sorted(archive.getmembers(), key=lambda m: m.name):
+            handle = archive.extractfile(member) if member.isfile() else None
+            if handle is not None:
+                yield strip_post(_decode(handle.read()))
 
 
 def corpus_sha256(paths: list[Path]) -> str:
@@ -109,7 +155,10 @@ def corpus_sha256(paths: list[Path]) -> str:
     for path in paths:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
-            with file.open("rb") as handle:
-                while chunk := handle.read(1 << 20):
-                    digest.update(chunk)
+            try:
+                with file.open("rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        digest.update(chunk)
+            except OSError as error:
+                raise CorpusError(file, f"cannot be read ({error.strerror})") from None
     return digest.hexdigest()

@@ -22,6 +22,7 @@ from scipy import sparse
 
 from hatbot.models.store import AnnoySettings
 from hatbot.models.vocabulary import STOP_WORDS
+from hatbot.progress import track
 
 DIRECTORY = "strategy"
 MAIN_VIEW = "main"
@@ -110,14 +111,17 @@ def annoy_index(vectors: npt.NDArray[np.float32], annoy: AnnoySettings, seed: in
     return index
 
 
-def view_tables(vectors: npt.NDArray[np.float32], annoy: AnnoySettings, seed: int) -> ViewTables:
-    """Neighbour tables of unit ``vectors`` from an Annoy index over them."""
+def view_tables(
+    vectors: npt.NDArray[np.float32], annoy: AnnoySettings, seed: int, desc: str = "tables"
+) -> ViewTables:
+    """Neighbour tables of unit ``vectors`` from an Annoy index over them; ``desc`` names
+    the loop over the words in progress reports."""
     size = len(vectors)
     k = max(0, min(NEIGHBOURS, size - 1))
     index = annoy_index(vectors, annoy, seed)
     knn = np.empty((size, k), np.int32)
     hub = np.zeros(size, np.float32)
-    for row in range(size):
+    for row in track(range(size), desc, unit="word"):
         knn[row] = _nearest(index, vectors, row, k)
         if k:
             hub[row] = float(np.mean(vectors[knn[row, :HUB_NEIGHBOURS]] @ vectors[row]))
@@ -136,7 +140,8 @@ def ngram_neighbours(words: list[str]) -> npt.NDArray[np.int32]:
     transposed = matrix.T.tocsr()
     k = max(0, min(NGRAM_NEIGHBOURS, len(words) - 1))
     table = np.empty((len(words), k), np.int32)
-    for start in range(0, len(words), _BLOCK // 2):
+    blocks = range(0, len(words), _BLOCK // 2)
+    for start in track(blocks, "tables n-grams", unit="block"):
         similarity = (matrix[start : start + _BLOCK // 2] @ transposed).toarray()
         rows = np.arange(len(similarity))
         similarity[rows, start + rows] = -1.0

@@ -57,6 +57,8 @@ class Manifest:
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         data = json.loads(text)
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
         if data.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"unsupported model format_version {data.get('format_version')!r}")
         data["annoy"] = AnnoySettings(**data["annoy"])
@@ -69,11 +71,15 @@ def view_files(view: str) -> tuple[Path, Path]:
 
 
 def read_manifest(model_dir: Path) -> Manifest:
-    """Load the manifest of a model directory, failing clearly when it is not one."""
+    """Load the manifest of a model directory, failing clearly when it is not one: a
+    FileNotFoundError without a manifest, a ValueError naming the file for a garbled one."""
     path = model_dir / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"not a hatbot model directory (no {MANIFEST}): {model_dir}")
-    return Manifest.from_json(path.read_text(encoding="utf-8"))
+    try:
+        return Manifest.from_json(path.read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: not a valid model manifest: {error}") from None
 
 
 def file_sha256(path: Path) -> str:
@@ -148,21 +154,44 @@ def staging_dir(out: Path) -> Path:
     return Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
 
 
+def is_model_dir(path: Path) -> bool:
+    """Whether ``path`` is a directory with a model manifest."""
+    return (path / MANIFEST).is_file()
+
+
+def check_publishable(out: Path, replace: bool) -> None:
+    """Raise FileExistsError unless a model may be published to ``out``: nothing is there, or
+    a model directory is and ``replace`` is set. Anything else is never replaced."""
+    if out.is_symlink():
+        raise FileExistsError(f"{out}: is a symbolic link; not replacing it")
+    if not out.exists():
+        return
+    if not is_model_dir(out):
+        raise FileExistsError(
+            f"{out}: exists and is not a model directory (no {MANIFEST}); not replacing it"
+        )
+    if not replace:
+        raise FileExistsError(f"{out}: a model is there already; pass --force to replace it")
+
+
 def publish(staged: Path, out: Path, replace: bool) -> None:
     """Move a fully written model directory to ``out`` with renames.
 
     Readers see either the old directory or the new one, never a partial model; with
-    ``replace`` an existing ``out`` is moved aside first and removed after the swap.
+    ``replace`` an existing model at ``out`` is moved aside first and removed after the swap.
+    Raises FileExistsError (and removes ``staged``) when :func:`check_publishable` refuses.
     """
     staged.chmod(0o755)  # mkdtemp makes it private; a model is read by other users (Docker)
     for path in staged.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
+    try:
+        check_publishable(out, replace)
+    except FileExistsError:
+        shutil.rmtree(staged)
+        raise
     if not out.exists():
         os.rename(staged, out)
         return
-    if not replace:
-        shutil.rmtree(staged)
-        raise FileExistsError(f"{out} exists; pass --force to replace it")
     retired = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.retired-"))
     os.rename(out, retired / out.name)
     os.rename(staged, out)

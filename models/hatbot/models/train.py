@@ -8,7 +8,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,45 +18,17 @@ import numpy.typing as npt
 
 from hatbot.models import corpus, neighbours, store
 from hatbot.models.ppmi import ppmi_vectors
+from hatbot.models.settings import ALGORITHMS, STREAMS
+from hatbot.models.settings import TrainSettings as TrainSettings  # re-exported
 from hatbot.models.store import AnnoySettings, Manifest
 from hatbot.models.tokenize import sentences
 from hatbot.models.vocabulary import content_words
+from hatbot.progress import Progress, Stages, track
 
 if TYPE_CHECKING:
     from gensim.models import KeyedVectors
 
 log = logging.getLogger(__name__)
-
-
-ALGORITHMS = (
-    "word2vec-skipgram",
-    "word2vec-cbow",
-    "fasttext-skipgram",
-    "fasttext-cbow",
-    "ppmi-svd",
-)
-STREAMS = ("content", "all")
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """How one set of word vectors (a *view* of the corpus) is trained.
-
-    ``stream`` is "content" (stop words removed) or "all" (every token); the other names are
-    gensim's (``ppmi-svd`` uses ``window``, ``min_count``, ``vector_size`` and ``seed``).
-    ``workers`` > 1 is faster but, as gensim documents, not bit-for-bit reproducible.
-    """
-
-    algorithm: str = "word2vec-skipgram"
-    stream: str = "content"
-    vector_size: int = 200
-    window: int = 8
-    min_count: int = 5
-    negative: int = 10
-    sample: float = 1e-4
-    epochs: int = 10
-    seed: int = 1
-    workers: int = 2
 
 
 # Shared by the two FastText views.
@@ -98,21 +70,26 @@ def _library_versions() -> dict[str, str]:
     }
 
 
-def _epoch_logger(epochs: int) -> object:
-    """A gensim callback that logs each finished epoch, the progress of a long training."""
+def _epoch_progress(epochs: int, desc: str) -> object:
+    """A gensim callback that counts finished epochs in a :class:`Progress`."""
     from gensim.models.callbacks import CallbackAny2Vec
 
-    class EpochLogger(CallbackAny2Vec):  # type: ignore[misc]
+    class EpochProgress(CallbackAny2Vec):  # type: ignore[misc]
         def __init__(self) -> None:
-            self.epoch = 0
-            self.started = time.perf_counter()
+            self.progress: Progress | None = None
+
+        def on_train_begin(self, model: object) -> None:
+            self.progress = Progress(epochs, desc, unit="epoch")
 
         def on_epoch_end(self, model: object) -> None:
-            self.epoch += 1
-            elapsed = time.perf_counter() - self.started
-            log.info("epoch %d/%d done (%.0fs)", self.epoch, epochs, elapsed)
+            if self.progress is not None:
+                self.progress.advance()
 
-    return EpochLogger()
+        def on_train_end(self, model: object) -> None:
+            if self.progress is not None:
+                self.progress.close()
+
+    return EpochProgress()
 
 
 def _keyed_vectors(
@@ -129,8 +106,11 @@ def _keyed_vectors(
     return kv
 
 
-def train_vectors(text: list[list[str]], settings: TrainSettings) -> KeyedVectors:
-    """Unit-normalised word vectors with a ``count`` attribute, by ``settings.algorithm``."""
+def train_vectors(
+    text: list[list[str]], settings: TrainSettings, view: str = neighbours.MAIN_VIEW
+) -> KeyedVectors:
+    """Unit-normalised word vectors with a ``count`` attribute, by ``settings.algorithm``;
+    ``view`` names them in progress reports."""
     from gensim.models import FastText, Word2Vec
 
     if settings.algorithm not in ALGORITHMS:
@@ -146,6 +126,7 @@ def train_vectors(text: list[list[str]], settings: TrainSettings) -> KeyedVector
             window=settings.window,
             dimensions=settings.vector_size,
             seed=settings.seed,
+            desc=f"view {view} co-occurrences",
         )
         return _keyed_vectors(words, counts, vectors)
     family, architecture = settings.algorithm.split("-")
@@ -168,7 +149,7 @@ def train_vectors(text: list[list[str]], settings: TrainSettings) -> KeyedVector
         text,
         total_examples=model.corpus_count,
         epochs=settings.epochs,
-        callbacks=[_epoch_logger(settings.epochs)],
+        callbacks=[_epoch_progress(settings.epochs, f"view {view} epochs")],
     )
     # Only whole-word vectors are served: copy them out of FastText's n-gram model.
     return _keyed_vectors(list(model.wv.index_to_key), model.wv.expandos["count"], model.wv.vectors)
@@ -190,6 +171,7 @@ def build_tables(
             np.ascontiguousarray(kv.vectors[[kv.key_to_index[w] for w in words]], np.float32),
             annoy,
             seed,
+            desc=f"tables {view}",
         )
         for view, kv in views.items()
     }
@@ -203,6 +185,23 @@ def _save_view(
     vectors.parent.mkdir(parents=True, exist_ok=True)
     kv.save(str(vectors), separately=["vectors"])
     neighbours.annoy_index(kv.vectors, annoy, seed).save(str(index))
+
+
+READ_STAGE, TABLES_STAGE, FINISH_STAGE = "read the corpus", "neighbour tables", "precompute"
+
+
+def _stages(views: Mapping[str, TrainSettings], finish: bool) -> list[tuple[str, float]]:
+    """The stages of :func:`train` with a rough guess of their relative work, for the ETA: a
+    view weighs its epochs (a PPMI view two), the tables and the finish one unit per view."""
+    stages = [(READ_STAGE, 1.0)]
+    stages += [
+        (f"view {view}", 2.0 if s.algorithm == "ppmi-svd" else float(s.epochs))
+        for view, s in views.items()
+    ]
+    stages.append((TABLES_STAGE, float(len(views))))
+    if finish:
+        stages.append((FINISH_STAGE, float(len(views))))
+    return stages
 
 
 def train(
@@ -221,96 +220,113 @@ def train(
     ``settings`` make the main view (``vectors.kv``, ``index.ann``); each of ``extra_views``
     is trained the same way into ``views/NAME.kv`` and ``views/NAME.ann``. ``finish`` is
     called with the complete staged model directory before it is published, to add files
-    derived from it (``hatbot train`` precomputes the default strategy's explanations).
+    derived from it (``hatbot train`` precomputes what the default strategy looks up).
+    Progress is shown stage by stage (:class:`hatbot.progress.Stages`).
+
+    Raises FileExistsError before any work when ``out`` may not be published to (see
+    :func:`store.check_publishable`), :class:`corpus.CorpusError` for an unreadable corpus.
     """
     settings = settings or TrainSettings()
     extra_views = extra_views or {}
     annoy = annoy or AnnoySettings()
+    store.check_publishable(out, replace)  # before the long work, again before publishing
     paths = corpus_paths or corpus.default_corpus_paths()
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise FileNotFoundError(f"corpus path does not exist: {', '.join(missing)}")
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    stages = Stages(_stages({neighbours.MAIN_VIEW: settings, **extra_views}, bool(finish)), "train")
 
-    log.info("reading corpus: %s", ", ".join(map(str, paths)))
-    corpus_info: dict[str, object] = {
-        "paths": [str(p) for p in paths] if corpus_paths else ["gensim:" + p.name for p in paths],
-        "sha256": corpus.corpus_sha256(paths),
-    }
-    text = list(sentences(corpus.iter_documents(paths)))
-    corpus_info["sentences"] = len(text)
-    corpus_info["tokens"] = sum(map(len, text))
-    timings["read"] = time.perf_counter() - started
-    log.info("read %d tokens in %.1fs", corpus_info["tokens"], timings["read"])
+    with stages:
+        stages.start(READ_STAGE)
+        log.info("reading corpus: %s", ", ".join(map(str, paths)))
+        corpus_info: dict[str, object] = {
+            "paths": [str(p) for p in paths]
+            if corpus_paths
+            else [f"gensim:{p.name}" for p in paths],
+            "sha256": corpus.corpus_sha256(paths),
+        }
+        documents = track(corpus.iter_documents(paths), "reading", unit="documents")
+        text = list(sentences(documents))
+        corpus_info["sentences"] = len(text)
+        corpus_info["tokens"] = sum(map(len, text))
+        timings["read"] = time.perf_counter() - started
+        log.info("read %d tokens in %.1fs", corpus_info["tokens"], timings["read"])
 
-    staged = store.staging_dir(out)
-    try:
-        mark = time.perf_counter()
-        kv = train_vectors(text, settings)
-        timings["train"] = time.perf_counter() - mark
-        log.info("trained %d word vectors in %.1fs", len(kv), timings["train"])
-        mark = time.perf_counter()
-        _save_view(kv, annoy, settings.seed, staged / store.VECTORS, staged / store.INDEX)
-        timings["index"] = time.perf_counter() - mark
-        log.info("built Annoy index (%d trees) in %.1fs", annoy.n_trees, timings["index"])
-
-        views: dict[str, dict[str, object]] = {}
-        trained = {neighbours.MAIN_VIEW: kv}
-        for view, view_settings in extra_views.items():
+        staged = store.staging_dir(out)
+        try:
+            stages.start(f"view {neighbours.MAIN_VIEW}")
             mark = time.perf_counter()
-            view_kv = trained[view] = train_vectors(text, view_settings)
-            vectors, index = store.view_files(view)
-            _save_view(view_kv, annoy, view_settings.seed, staged / vectors, staged / index)
-            timings[f"view {view}"] = time.perf_counter() - mark
-            log.info("view %s: %d words in %.1fs", view, len(view_kv), timings[f"view {view}"])
-            views[view] = {
-                "training": asdict(view_settings),
-                "vocabulary_size": len(view_kv),
-                "vector_size": view_kv.vector_size,
-            }
+            kv = train_vectors(text, settings)
+            timings["train"] = time.perf_counter() - mark
+            log.info("trained %d word vectors in %.1fs", len(kv), timings["train"])
+            mark = time.perf_counter()
+            _save_view(kv, annoy, settings.seed, staged / store.VECTORS, staged / store.INDEX)
+            timings["index"] = time.perf_counter() - mark
+            log.info("built Annoy index (%d trees) in %.1fs", annoy.n_trees, timings["index"])
 
-        mark = time.perf_counter()
-        candidates = build_tables(trained, staged / neighbours.DIRECTORY, annoy, settings.seed)
-        timings["tables"] = time.perf_counter() - mark
-        log.info("neighbour tables of %d candidate words in %.1fs", candidates, timings["tables"])
+            views: dict[str, dict[str, object]] = {}
+            trained = {neighbours.MAIN_VIEW: kv}
+            for view, view_settings in extra_views.items():
+                stages.start(f"view {view}")
+                mark = time.perf_counter()
+                view_kv = trained[view] = train_vectors(text, view_settings, view)
+                vectors, index = store.view_files(view)
+                _save_view(view_kv, annoy, view_settings.seed, staged / vectors, staged / index)
+                timings[f"view {view}"] = time.perf_counter() - mark
+                log.info("view %s: %d words in %.1fs", view, len(view_kv), timings[f"view {view}"])
+                views[view] = {
+                    "training": asdict(view_settings),
+                    "vocabulary_size": len(view_kv),
+                    "vector_size": view_kv.vector_size,
+                }
 
-        files = store.file_digests(staged)
-        built_at = datetime.now(UTC).replace(microsecond=0)
-        digest = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:12]
-
-        def write_manifest() -> Manifest:
-            timings["total"] = time.perf_counter() - started
-            manifest = Manifest(
-                name=name,
-                version=f"{name}-{built_at:%Y%m%dT%H%M%SZ}-{digest}",
-                built_at=built_at.isoformat().replace("+00:00", "Z"),
-                algorithm=settings.algorithm,
-                corpus=corpus_info,
-                training=asdict(settings),
-                annoy=annoy,
-                vocabulary_size=len(kv),
-                vector_size=kv.vector_size,
-                timings_seconds={k: round(v, 3) for k, v in timings.items()},
-                libraries=_library_versions(),
-                files=store.file_digests(staged, files),
-                views=views,
+            stages.start(TABLES_STAGE, parts=len(trained) + 1)  # each view's, and the n-grams'
+            mark = time.perf_counter()
+            candidates = build_tables(trained, staged / neighbours.DIRECTORY, annoy, settings.seed)
+            timings["tables"] = time.perf_counter() - mark
+            log.info(
+                "neighbour tables of %d candidate words in %.1fs", candidates, timings["tables"]
             )
-            store.write_text_atomic(staged / store.MANIFEST, manifest.to_json())
-            return manifest
 
-        manifest = write_manifest()
-        if finish is not None:  # on the complete model; what it adds joins the manifest
-            mark = time.perf_counter()
-            finish(staged)
-            timings["finish"] = time.perf_counter() - mark
-            log.info("finished the model in %.1fs", timings["finish"])
+            files = store.file_digests(staged)
+            built_at = datetime.now(UTC).replace(microsecond=0)
+            digest = hashlib.sha256("".join(files.values()).encode()).hexdigest()[:12]
+
+            def write_manifest() -> Manifest:
+                timings["total"] = time.perf_counter() - started
+                manifest = Manifest(
+                    name=name,
+                    version=f"{name}-{built_at:%Y%m%dT%H%M%SZ}-{digest}",
+                    built_at=built_at.isoformat().replace("+00:00", "Z"),
+                    algorithm=settings.algorithm,
+                    corpus=corpus_info,
+                    training=asdict(settings),
+                    annoy=annoy,
+                    vocabulary_size=len(kv),
+                    vector_size=kv.vector_size,
+                    timings_seconds={k: round(v, 3) for k, v in timings.items()},
+                    libraries=_library_versions(),
+                    files=store.file_digests(staged, files),
+                    views=views,
+                )
+                store.write_text_atomic(staged / store.MANIFEST, manifest.to_json())
+                return manifest
+
             manifest = write_manifest()
-    except BaseException:
-        import shutil
+            if finish is not None:  # on the complete model; what it adds joins the manifest
+                stages.start(FINISH_STAGE)
+                mark = time.perf_counter()
+                finish(staged)
+                timings["finish"] = time.perf_counter() - mark
+                log.info("finished the model in %.1fs", timings["finish"])
+                manifest = write_manifest()
+        except BaseException:
+            import shutil
 
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
     store.publish(staged, out, replace)
     log.info("published model %s to %s", manifest.version, out)
     return manifest

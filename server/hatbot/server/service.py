@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import grpc
+from google.protobuf import any_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from hatbot.rules import Criteria
 from hatbot.server import validation
@@ -39,6 +42,20 @@ def model_info(model: WordModel, strategy: str) -> hatbot_pb2.ModelInfo:
         strategy=strategy,
         algorithm=manifest.algorithm,
     )
+
+
+def abort_invalid_argument(
+    context: grpc.ServicerContext, error: validation.InvalidArgumentError
+) -> NoReturn:
+    """Abort the call INVALID_ARGUMENT with the error's message and, in the rich status
+    (``grpc-status-details-bin``), a ``google.rpc.BadRequest`` naming the field."""
+    violation = error_details_pb2.BadRequest.FieldViolation(
+        field=error.field, description=str(error).removeprefix(f"{error.field}: ")
+    )
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.BadRequest(field_violations=[violation]))
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(error), details=[detail])
+    context.abort_with_status(rpc_status.to_status(status))
 
 
 class Answerer:
@@ -78,7 +95,7 @@ class HatService(hatbot_pb2_grpc.HatServiceServicer):
         try:
             return answer()
         except validation.InvalidArgumentError as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            abort_invalid_argument(context, error)
 
     def Explain(
         self, request: hatbot_pb2.ExplainRequest, context: grpc.ServicerContext
