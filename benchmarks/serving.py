@@ -174,8 +174,9 @@ class LevelResult:
     setup_errors: Counter[str] = field(default_factory=Counter)
 
 
-def _probe(address: str, deadline: float, stop: Any, results: Connection) -> None:
-    """The probe's process: Health/Check every PROBE_INTERVAL until ``stop`` is set."""
+def _probe(address: str, deadline: float, ready: Any, stop: Any, results: Connection) -> None:
+    """The probe's process: Health/Check every PROBE_INTERVAL until ``stop`` is set; ``ready``
+    once the first check ended."""
     latencies: list[float] = []
     codes: Counter[str] = Counter()
     with grpc.insecure_channel(address, options=[OWN_CONNECTION]) as channel:
@@ -190,6 +191,7 @@ def _probe(address: str, deadline: float, stop: Any, results: Connection) -> Non
                 code = error.code().name
             latencies.append(time.perf_counter() - started)
             codes[code] += 1
+            ready.set()
             next_at = max(next_at + PROBE_INTERVAL, time.perf_counter())
             stop.wait(max(0.0, next_at - time.perf_counter()))
     results.send((latencies, dict(codes)))
@@ -201,13 +203,14 @@ class Probe(Closing):
 
     def __init__(self, address: str, deadline: float) -> None:
         context = multiprocessing.get_context("spawn")
-        self._stop = context.Event()
+        self._stop, ready = context.Event(), context.Event()
         self._results, child = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=_probe, args=(address, deadline, self._stop, child), daemon=True
+            target=_probe, args=(address, deadline, ready, self._stop, child), daemon=True
         )
         self._process.start()
         child.close()
+        ready.wait(CONNECT_TIMEOUT)  # probing before the load starts
         self.latencies: list[float] = []
         self.codes: Counter[str] = Counter()
 
@@ -278,9 +281,9 @@ async def _run_level(
     args: argparse.Namespace,
 ) -> LevelResult:
     requests.level = (kind, level)
+    probe = None if kind == "health" else Probe(address, args.deadline)
     counted_from = time.perf_counter() + args.warmup
     load = Load(kind, requests, counted_from + args.duration, args.deadline, args.shed_backoff)
-    probe = None if kind == "health" else Probe(address, args.deadline)
     with probe or nullcontext():
         await asyncio.gather(*(load.caller(channels[i % len(channels)]) for i in range(level)))
     latencies: dict[str, list[float]] = defaultdict(list)

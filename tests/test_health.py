@@ -72,7 +72,7 @@ def test_not_serving_while_the_model_loads_then_serving(
     (model / "vectors.kv").unlink()
     os.mkfifo(model / "vectors.kv")
 
-    server = server_factory(model, "--grace", "1")
+    server = server_factory(model, "--grace", "1", "--workers", "1")  # one reader of the fifo
     address = server.wait_listening()
     assert check(address, "") == NOT_SERVING
     assert check(address, SERVICE) == NOT_SERVING

@@ -48,10 +48,10 @@ def test_without_corpus_it_serves_the_default_model(make: list[str]) -> None:
 
 
 def test_a_corpus_is_trained_into_var_models_then_served(make: list[str]) -> None:
-    corpus = "../shared/corpora/20news-bydate.tar.gz"
+    corpus = "../shared/corpora/makeprobe-bydate.tar.gz"  # a name no checkout trained yet
     assert [c.rstrip() for c in commands(make, "serve", f"CORPUS={corpus}", "PORT=6000")] == [
-        f"hatbot train --corpus {corpus} --out var/models/20news --name 20news",
-        "hatbot serve --host 127.0.0.1 --port 6000 --model var/models/20news",
+        f"hatbot train --corpus {corpus} --out var/models/makeprobe --name makeprobe",
+        "hatbot serve --host 127.0.0.1 --port 6000 --model var/models/makeprobe",
     ]
     texts = commands(make, "serve", "CORPUS=some/texts/")
     assert (
