@@ -166,7 +166,7 @@ def server_factory() -> Iterator[StartServer]:
     """
     started: list[ServerProcess] = []
 
-    def start(model_dir: Path, *extra: str) -> ServerProcess:
+    def start(model_dir: Path | None, *extra: str) -> ServerProcess:
         server = ServerProcess(model_dir, *extra)
         started.append(server)
         return server

@@ -23,7 +23,7 @@ from hatbot.closing import Closing
 SERVICE_NAME = "hatbot.v1.HatService"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 WAIT_SECONDS = 60.0
-_LISTENING = re.compile(r"\b(http )?listening on (\S+):(\d+)")
+_LISTENING = re.compile(r"\b(http |metrics )?listening on (\S+):(\d+)")
 
 
 def health_status(address: str, service: str = "", timeout: float = 2.0) -> int | None:
@@ -41,13 +41,15 @@ class ServerProcess(Closing):
     """A ``python -m hatbot.cli serve`` child on 127.0.0.1 and free ports (``--port 0``).
 
     Started at construction; ``extra`` are more ``serve`` arguments (``"--http-port", "0"``
-    for the REST side). A thread keeps the child's log lines in :attr:`lines` and learns the
-    ports from its ``listening on`` lines. As a context manager it waits for SERVING on entry
-    and stops the child with SIGTERM on exit.
+    for the REST side; with ``model_dir`` None, say ``"--model-root", ROOT``). A thread keeps
+    the child's log lines in :attr:`lines` and learns the ports from its ``listening on`` lines.
+    As a context manager it waits for SERVING on entry and stops the child with SIGTERM on exit.
     """
 
-    def __init__(self, model_dir: Path, *extra: str) -> None:
-        command = [sys.executable, "-m", "hatbot.cli", "serve", "--model", str(model_dir)]
+    def __init__(self, model_dir: Path | None, *extra: str) -> None:
+        command = [sys.executable, "-m", "hatbot.cli", "serve"]
+        if model_dir is not None:
+            command += ["--model", str(model_dir)]
         command += ["--host", "127.0.0.1", "--port", "0", *extra]
         # Its own process group: kill() ends the worker processes with their parent.
         self.proc = subprocess.Popen(
@@ -61,6 +63,7 @@ class ServerProcess(Closing):
         self.lines: list[str] = []
         self.address: str | None = None
         self.http_url: str | None = None
+        self.metrics_url: str | None = None
         self._announced = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -71,9 +74,11 @@ class ServerProcess(Closing):
             with self._announced:
                 self.lines.append(line)
                 match = _LISTENING.search(line)
-                if match and match[1] and self.http_url is None:
+                if match and match[1] == "http " and self.http_url is None:
                     self.http_url = f"http://{match[2]}:{match[3]}"
-                elif match and self.address is None:
+                elif match and match[1] == "metrics " and self.metrics_url is None:
+                    self.metrics_url = f"http://{match[2]}:{match[3]}/metrics"
+                elif match and not match[1] and self.address is None:
                     self.address = f"{match[2]}:{match[3]}"
                 self._announced.notify_all()
         with self._announced:
@@ -109,6 +114,10 @@ class ServerProcess(Closing):
     def wait_http(self, timeout: float = WAIT_SECONDS) -> str:
         """The ``http://host:port`` of the REST side (started with ``--http-port``)."""
         return self._wait_announced("http_url", timeout)
+
+    def wait_metrics(self, timeout: float = WAIT_SECONDS) -> str:
+        """The ``http://host:port/metrics`` URL (started with ``--metrics-port``)."""
+        return self._wait_announced("metrics_url", timeout)
 
     def wait_health(self, status: int, service: str = "", timeout: float = WAIT_SECONDS) -> str:
         """Poll the health Check of ``service`` until it reports ``status``; the address."""
