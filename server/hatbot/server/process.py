@@ -23,6 +23,7 @@ from hatbot.closing import Closing
 SERVICE_NAME = "hatbot.v1.HatService"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 WAIT_SECONDS = 60.0
+_ALL_SERVING = re.compile(r"serving model \S+ from .* in \d+ worker")
 _LISTENING = re.compile(r"\b(http |metrics )?listening on (\S+):(\d+)")
 
 
@@ -138,7 +139,12 @@ class ServerProcess(Closing):
         )
 
     def wait_serving(self, timeout: float = WAIT_SECONDS) -> str:
-        """Wait until both the server and HatService report SERVING; the address."""
+        """Wait until every worker serves (the parent says so) and both the server and
+        HatService report SERVING; the address."""
+        with self._announced:
+            self._announced.wait_for(
+                lambda: _ALL_SERVING.search(self.log) or not self._reader.is_alive(), timeout
+            )
         for service in ("", SERVICE_NAME):
             address = self.wait_health(SERVING, service, timeout)
         return address
