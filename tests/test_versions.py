@@ -13,12 +13,10 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from conftest import TINY_ANNOY, TINY_SETTINGS
+from conftest import train_tiny
 from test_workers import metric, wait_until
 
-from hatbot.models.settings import TrainSettings
-from hatbot.models.train import train
-from hatbot.server import lookup, versions
+from hatbot.server import versions
 from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
 
 if TYPE_CHECKING:
@@ -32,17 +30,7 @@ WAIT = 60.0
 @pytest.fixture(scope="module")
 def second_model(tiny_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Another tiny model (another seed, so another version), with its lookup tables."""
-    out = tmp_path_factory.mktemp("second") / "tiny"
-    settings = TrainSettings(**{**vars(TINY_SETTINGS), "seed": 2})
-    train(
-        [tiny_corpus],
-        out,
-        name="tiny",
-        settings=settings,
-        annoy=TINY_ANNOY,
-        finish=lambda staged: lookup.build(staged, workers=1),
-    )
-    return out
+    return train_tiny(tiny_corpus, tmp_path_factory.mktemp("second") / "tiny", seed=2)
 
 
 def version_of(model: Path) -> str:

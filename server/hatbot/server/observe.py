@@ -15,12 +15,13 @@ import grpc
 
 from hatbot.server.metrics import Metrics
 
+# grpc-stubs makes these generic; at run time they are plain classes.
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
-    _Interceptor = grpc.ServerInterceptor[Any, Any]
+    Interceptor = grpc.ServerInterceptor[Any, Any]
 else:
     Handler = grpc.RpcMethodHandler
-    _Interceptor = grpc.ServerInterceptor
+    Interceptor = grpc.ServerInterceptor
 
 access = logging.getLogger("hatbot.access")
 
@@ -71,7 +72,7 @@ def answered_version(response: object) -> str:
     return str(version)
 
 
-class ObservingInterceptor(_Interceptor):
+class ObservingInterceptor(Interceptor):
     """Records every unary call through ``observer`` (streams, such as health Watch, pass)."""
 
     def __init__(self, observer: CallObserver) -> None:
