@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from hatbot.server.observe import CallObserver, Handler, Interceptor
+from hatbot.server.observe import CallObserver, Handler, Interceptor, unary_handler
 
 OVERLOADED = "the server is at its in-flight limit; retry after a short backoff, or elsewhere"
 EXPIRED = "the call's deadline passed before it could start"
@@ -93,8 +93,4 @@ def _bounded(handler: Handler, place: Place, method: str, observer: CallObserver
         finally:
             place.release()
 
-    return grpc.unary_unary_rpc_method_handler(
-        behaviour,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+    return unary_handler(behaviour, handler)

@@ -26,6 +26,15 @@ else:
 access = logging.getLogger("hatbot.access")
 
 
+def unary_handler(behaviour: Callable[[Any, grpc.ServicerContext], Any], like: Handler) -> Handler:
+    """A unary handler running ``behaviour`` with the (de)serializers of ``like``."""
+    return grpc.unary_unary_rpc_method_handler(
+        behaviour,
+        request_deserializer=like.request_deserializer,
+        response_serializer=like.response_serializer,
+    )
+
+
 class CallObserver:
     """Counts calls and their latency in ``metrics`` and logs them when ``access_log``."""
 
@@ -112,8 +121,4 @@ def _observed(handler: Handler, method: str, observer: CallObserver) -> Handler:
                 answered_version(response),
             )
 
-    return grpc.unary_unary_rpc_method_handler(
-        behaviour,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+    return unary_handler(behaviour, handler)
