@@ -49,7 +49,7 @@ endif
 lint: $(INSTALLED) $(BUF)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy client server models tools tests benchmarks
+	$(BIN)/mypy client server models tools tests benchmarks deploy
 	$(BUF) lint
 	$(BUF) format --exit-code --diff
 
