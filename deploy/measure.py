@@ -90,9 +90,15 @@ class MemoryCgroup:
         self.parent = own
         self.path = own / name
         self.path.mkdir()
-        if limit_mib is not None:
-            limit = str(limit_mib * MIB)
-            (self.path / ("memory.max" if self.v2 else "memory.limit_in_bytes")).write_text(limit)
+        try:
+            self.stat()  # the memory controller is there
+            if limit_mib is not None:
+                limit = str(limit_mib * MIB)
+                limit_file = "memory.max" if self.v2 else "memory.limit_in_bytes"
+                (self.path / limit_file).write_text(limit)
+        except (OSError, KeyError) as error:
+            self.remove()
+            raise OSError(f"{self.path}: no usable memory controller ({error!r})") from None
 
     def _own(self) -> Path:
         for line in Path("/proc/self/cgroup").read_text().splitlines():
@@ -309,10 +315,12 @@ def main() -> int:
         cgroup: MemoryCgroup | None = None
         try:
             cgroup = MemoryCgroup(f"hatbot-measure-{os.getpid()}", args.limit_mib)
-        except OSError as error:
-            print(f"no memory cgroup ({error}): RSS/PSS only", file=sys.stderr)
-        if cgroup is not None:
             cgroup.join(cgroup.path)
+        except OSError as error:  # not root, or a cgroup v2 parent without the controller
+            print(f"no memory cgroup ({error}): RSS/PSS only", file=sys.stderr)
+            if cgroup is not None:
+                cgroup.remove()
+            cgroup = None
         started = time.monotonic()
         try:
             server = ServerProcess(
