@@ -148,8 +148,20 @@ class MemoryCgroup:
         return f"failcnt {failcnt}; {oom}"
 
     def remove(self) -> None:
-        with suppress(OSError):
-            self.path.rmdir()
+        """Remove the cgroup once its last process is gone (killed workers take a moment to be
+        reaped); bounded to 10 s, then it says what it left."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError as error:
+                if time.monotonic() > deadline:
+                    print(f"could not remove {self.path}: {error}", file=sys.stderr)
+                    return
+                time.sleep(0.1)
 
 
 def group_pids(root_pid: int) -> list[int]:
