@@ -8,7 +8,8 @@
 # Build arguments:
 #   PYTHON_IMAGE   base of both stages: the official slim image, or build.sh's local one
 #   ANNOY_MARCH    CPU baseline of annoy's compiled extension (gcc -march), x86-64-v2
-#   VERSION, REVISION, SOURCE, CREATED   OCI labels (build.sh fills them from git)
+#   VERSION, REVISION, SOURCE, CREATED   OCI labels (build.sh passes them as --label: buildah
+#                  reuses a cached LABEL step even when its ARG changed)
 # pip trusts an extra CA bundle passed as the build secret "ca-certificates"
 # (--secret id=ca-certificates,src=FILE); it is mounted for pip's steps only, never copied.
 

@@ -111,16 +111,27 @@ if [ "$revision" != unknown ] && [ -n "$(git -C "$ROOT" status --porcelain 2>/de
     revision="$revision-dirty"
 fi
 source_url="$(git -C "$ROOT" remote get-url origin 2>/dev/null || echo unknown)"
-build_args=(--build-arg "PYTHON_IMAGE=$base" --build-arg "VERSION=$version"
-    --build-arg "REVISION=$revision" --build-arg "SOURCE=$source_url"
-    --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+build_args=(--build-arg "PYTHON_IMAGE=$base")
+# Labels that change without the content: given as --label, since buildah (1.28) reuses a
+# cached LABEL step whose ARG changed, and the Dockerfile's LABELs would keep stale values.
+oci=org.opencontainers.image
+build_args+=(--label "$oci.version=$version" --label "$oci.revision=$revision"
+    --label "$oci.source=$source_url" --label "$oci.base.name=$base"
+    --label "$oci.created=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
 [ -z "$march" ] || build_args+=(--build-arg "ANNOY_MARCH=$march")
 
 name=$tag  # NAME[:TAG], where NAME may hold a registry's host:port
 [[ ${tag##*/} != *:* ]] || name=${tag%:*}
+previous="$("${PODMAN[@]}" image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)"
 start=$SECONDS
 echo "build.sh: building $tag on $base"
 "${PODMAN[@]}" build "${BUILD_FLAGS[@]}" "${build_args[@]}" \
     -t "$tag" -t "$name:$version" -f "$ROOT/Dockerfile" "$ROOT"
+# The image this build replaced, now without a name, goes (not the layer cache; not when a
+# container still uses it).
+if [ -n "$previous" ] &&
+    [ "$("${PODMAN[@]}" image inspect --format '{{len .RepoTags}}' "$previous")" = 0 ]; then
+    "${PODMAN[@]}" rmi "$previous" >/dev/null 2>&1 || true
+fi
 size="$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$tag")"
 echo "build.sh: built $tag in $(elapsed $((SECONDS - start))), $((size / 1000000)) MB"
