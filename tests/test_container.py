@@ -79,8 +79,11 @@ def missing_requirement() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def image(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The image of this checkout, built by build.sh (its layer cache makes a rebuild quick)."""
+def image(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> str:
+    """The image of this checkout, built by build.sh (its layer cache makes a rebuild quick).
+
+    build.sh's own lines (what it reused, build times, image size) go to the terminal.
+    """
     reason = missing_requirement()
     if reason and os.environ.get("CI") == "true":
         pytest.fail(f"container tests {reason}")
@@ -96,8 +99,18 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> str:
             timeout=BUILD_TIMEOUT,
             check=False,
         )
-    tail = "\n".join(log.read_text().splitlines()[-30:])
-    assert result.returncode == 0, f"build.sh failed (exit {result.returncode}):\n{tail}"
+    lines = log.read_text().splitlines()
+    assert result.returncode == 0, f"build.sh failed (exit {result.returncode}):\n" + "\n".join(
+        lines[-30:]
+    )
+    terminal = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    if terminal is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            terminal.write_line("")
+            for line in lines:
+                if line.startswith("build.sh: "):
+                    terminal.write_line(line)
     return IMAGE
 
 
