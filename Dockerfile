@@ -43,13 +43,16 @@ c['options.extras_require']['server'])" > requirements.txt \
         -c constraints.txt --only-binary :all: --no-binary annoy -r requirements.txt \
     && mkdir -p /opt/hatbot \
     && echo "${ANNOY_COMPILER_ARGS}" > /opt/hatbot/annoy-compiler-args
-COPY pyproject.toml README.md ./
+# README.md stays out of the context, so that a change of documentation does not retrain the
+# model; setup.cfg's long_description reads an empty one.
+COPY pyproject.toml ./
 COPY client client
 COPY server server
 COPY models models
 RUN --mount=type=secret,id=ca-certificates,target=/run/secrets/ca-certificates.crt \
     if [ -s /run/secrets/ca-certificates.crt ]; then \
         export PIP_CERT=/run/secrets/ca-certificates.crt; fi \
+    && touch README.md \
     && /opt/venv/bin/pip install --quiet --no-deps . \
     && /opt/venv/bin/pip check \
     && /opt/venv/bin/pip uninstall --quiet --yes setuptools pip
