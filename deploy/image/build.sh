@@ -23,7 +23,7 @@ MIRROR=http://deb.debian.org/debian
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
 fail() { echo "build.sh: $*" >&2; exit 1; }
-usage() { sed -n '8,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '7,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 tag=localhost/hatbot:latest
 march=
