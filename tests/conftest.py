@@ -17,14 +17,19 @@ Fixtures for everyone:
 from __future__ import annotations
 
 import dataclasses
+import errno
+import importlib.util
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -85,6 +90,52 @@ def write_corpus(path: Path, n_sentences: int = 1200, seed: int = 7) -> Path:
 
 
 StartServer = Callable[..., ServerProcess]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(relative: str, name: str) -> ModuleType:
+    """Import the repository's script ``relative`` (``tools/x.py``) as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def fifo_model(model_dir: Path, copy: Path) -> bytes:
+    """Copy ``model_dir`` to ``copy`` with ``vectors.kv`` a named pipe; the file's bytes.
+
+    A server loading the copy blocks (NOT_SERVING) until :func:`feed_fifo` writes them. (A fifo
+    in place of manifest.json does not work: ``hatbot serve`` requires a regular file there.)
+    """
+    shutil.copytree(model_dir, copy)
+    vectors = (copy / "vectors.kv").read_bytes()
+    (copy / "vectors.kv").unlink()
+    os.mkfifo(copy / "vectors.kv", 0o644)
+    return vectors
+
+
+def feed_fifo(fifo: Path, data: bytes, alive: Callable[[], bool], log: Callable[[], str]) -> None:
+    """Write ``data`` into ``fifo`` once a server opens it for reading (bounded wait).
+
+    ``alive()`` tells whether the server still runs, ``log()`` what it said (for the failure).
+    """
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as error:
+            if error.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+        if not alive() or time.monotonic() > deadline:
+            raise AssertionError(f"server never opened {fifo.name}; its log:\n{log()}")
+        time.sleep(0.05)
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
 
 
 @pytest.fixture(scope="session")

@@ -24,8 +24,8 @@ class Stage:
         return [args for kw, args in self.instructions if kw == keyword]
 
 
-def parse(text: str) -> list[Stage]:
-    """Split a Dockerfile into stages of (INSTRUCTION, arguments), continuations joined."""
+def logical_lines(text: str) -> list[str]:
+    """A Dockerfile's instructions, continuations joined, comments and blank lines dropped."""
     logical: list[str] = []
     current = ""
     for raw in text.splitlines():
@@ -39,14 +39,33 @@ def parse(text: str) -> list[Stage]:
         current = ""
     if current:
         logical.append(current)
+    return logical
+
+
+def global_args(text: str) -> dict[str, str | None]:
+    """The ``ARG NAME[=default]`` declared before the first FROM (usable in FROM lines)."""
+    found: dict[str, str | None] = {}
+    for line in logical_lines(text):
+        keyword, _, args = line.partition(" ")
+        if keyword.upper() != "ARG":
+            break
+        name, equals, default = args.strip().partition("=")
+        found[name] = default if equals else None
+    return found
+
+
+def parse(text: str) -> list[Stage]:
+    """Split a Dockerfile into stages of (INSTRUCTION, arguments); only ARG precedes FROM."""
     stages: list[Stage] = []
-    for line in logical:
+    for line in logical_lines(text):
         keyword, _, args = line.partition(" ")
         keyword, args = keyword.upper(), args.strip()
         if keyword == "FROM":
             words = args.split()
             name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
             stages.append(Stage(name))
+        if not stages and keyword == "ARG":
+            continue  # a global ARG, see global_args()
         assert stages, f"instruction before the first FROM: {line}"
         stages[-1].instructions.append((keyword, args))
     return stages
@@ -193,13 +212,27 @@ def test_healthcheck_runs_hatbot_health(final: Stage, command: list[str]) -> Non
         assert address.rsplit(":", 1)[-1] == port, f"health check probes {address}"
 
 
+def test_base_image_is_an_argument_defaulting_to_the_official_slim_image(
+    stages: list[Stage],
+) -> None:
+    """One Dockerfile for a registry and for build.sh's local base (--build-arg)."""
+    default = global_args(DOCKERFILE.read_text(encoding="utf-8")).get("PYTHON_IMAGE")
+    assert default is not None, "no global ARG PYTHON_IMAGE=... before the first FROM"
+    assert default.startswith("python:3.11"), default
+    assert "slim" in default, default
+    for stage in stages:
+        base = stage.args("FROM")[0].split()[0]
+        assert base == "${PYTHON_IMAGE}" or base in {s.name for s in stages}, base
+
+
 def test_parser_understands_the_forms() -> None:
     """The helpers above on a known text, so a parsing slip cannot pass the checks."""
     text = (
-        "# comment\nFROM base AS build\nRUN a \\\n    && b\n"
+        "ARG BASE=img:1\nARG EMPTY\n# comment\nFROM base AS build\nRUN a \\\n    && b\n"
         "FROM base\nENV A=1 \\\n    B=two\nUSER app\n"
         'ENTRYPOINT ["x", "--port=9"]\nCMD run x\n'
     )
+    assert global_args(text) == {"BASE": "img:1", "EMPTY": None}
     build, runtime = parse(text)
     assert build.name == "build"
     assert runtime.name is None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import errno
-import os
 import shutil
 import signal
 import socket
@@ -15,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+from conftest import feed_fifo, fifo_model
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
@@ -25,7 +24,6 @@ from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
 if TYPE_CHECKING:
     from conftest import StartServer
 
-    from hatbot.server.process import ServerProcess
 
 SERVICE = "hatbot.v1.HatService"
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -40,37 +38,12 @@ def check(address: str, service: str) -> int:
         return int(health_pb2_grpc.HealthStub(channel).Check(request, timeout=10).status)
 
 
-def feed_fifo(fifo: Path, data: bytes, server: ServerProcess) -> None:
-    """Write ``data`` into ``fifo`` once the server opens it for reading (bounded wait)."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        try:
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            break
-        except OSError as error:
-            if error.errno != errno.ENXIO:  # ENXIO: no reader yet
-                raise
-        if server.proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"server never opened {fifo.name}; stderr:\n{server.log}")
-        time.sleep(0.05)
-    os.set_blocking(fd, True)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-
-
 def test_not_serving_while_the_model_loads_then_serving(
     tiny_model: Path, tmp_path: Path, server_factory: StartServer, cli: Cli
 ) -> None:
-    """The model's vectors are a named pipe, so loading blocks until the test feeds it.
-
-    (A fifo in place of manifest.json does not work: ``hatbot serve`` and
-    ``store.read_manifest`` require a regular file there.)
-    """
+    """The model's vectors are a named pipe, so loading blocks until the test feeds it."""
     model = tmp_path / "model"
-    shutil.copytree(tiny_model, model)
-    vectors = (model / "vectors.kv").read_bytes()
-    (model / "vectors.kv").unlink()
-    os.mkfifo(model / "vectors.kv")
+    vectors = fifo_model(tiny_model, model)
 
     server = server_factory(model, "--grace", "1", "--workers", "1")  # one reader of the fifo
     address = server.wait_listening()
@@ -87,7 +60,7 @@ def test_not_serving_while_the_model_loads_then_serving(
         assert result.stdout.strip() == "NOT_SERVING"
     assert server.proc.poll() is None, "the server must wait for its model, not exit"
 
-    feed_fifo(model / "vectors.kv", vectors, server)
+    feed_fifo(model / "vectors.kv", vectors, lambda: server.proc.poll() is None, lambda: server.log)
     server.wait_serving()
     with grpc.insecure_channel(address) as channel:
         stub = hatbot_pb2_grpc.HatServiceStub(channel)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -13,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from conftest import load_script
 
 from hatbot.models.neighbours import read_words
 
@@ -24,13 +24,7 @@ CHANNELS = 2
 @pytest.fixture(scope="module")
 def serving() -> ModuleType:
     """The benchmark script imported as a module."""
-    spec = importlib.util.spec_from_file_location("serving_benchmark", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/serving.py", "serving_benchmark")
 
 
 def table_rows(report: str) -> list[dict[str, str]]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 STUBS = ROOT / "client" / "hatbot" / "v1"
@@ -15,14 +15,7 @@ BUF = ROOT / "node_modules" / ".bin" / "buf"
 
 
 def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "generate_stubs", ROOT / "tools/generate_stubs.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/generate_stubs.py", "generate_stubs")
 
 
 @pytest.fixture(scope="module")
