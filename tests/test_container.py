@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 import grpc
 import pytest
-from conftest import ROOT, feed_fifo, fifo_model, load_script
+from conftest import ROOT, feed_fifo, fifo_model, load_script, train_tiny
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hatbot.client import HatClient, HatError
@@ -51,9 +51,9 @@ RUN_FLAGS = [
     f"--publish=127.0.0.1::{GRPC_PORT}",
     f"--publish=127.0.0.1::{HTTP_PORT}",
 ]
-# How a model on the host is served: mounted read-only, named by --model. (When `hatbot serve
-# --model-root` exists: mount the root of versioned directories and pass --model-root.)
-MOUNTED_MODEL = "/models/tiny"
+# How models on the host are served: a root of versioned model directories (ROOT/1, ROOT/2,
+# ...) mounted read-only, as the Kubernetes Deployment mounts its volume.
+MODEL_ROOT = "/models"
 
 pytestmark = pytest.mark.timeout(BUILD_TIMEOUT + 10 * WAIT)
 
@@ -291,11 +291,18 @@ def test_a_mounted_model_is_not_serving_until_loaded(
     hat_server: str,
     tmp_path: Path,
 ) -> None:
-    """A host model mounted read-only; its vectors a named pipe that the test feeds, so the
-    container is held in loading: NOT_SERVING and unhealthy, then SERVING that model."""
-    model = tmp_path / "tiny"
+    """A host model root mounted read-only; the model's vectors a named pipe that the test
+    feeds (one worker: one reader), so the container is held in loading: NOT_SERVING and
+    unhealthy, then SERVING that model."""
+    model = tmp_path / "root" / "1"
     vectors = fifo_model(tiny_model, model)
-    bot = container("--model", MOUNTED_MODEL, volumes=(f"{model}:{MOUNTED_MODEL}:ro",))
+    bot = container(
+        "--model-root",
+        MODEL_ROOT,
+        "--workers",
+        "1",
+        volumes=(f"{model.parent}:{MODEL_ROOT}:ro",),
+    )
     bot.wait_health(NOT_SERVING)
     bot.wait_health(NOT_SERVING, SERVICE_NAME)
     assert bot.healthcheck().returncode != 0
@@ -314,6 +321,26 @@ def test_a_mounted_model_is_not_serving_until_loaded(
         hints = hat.explain("river", 3)
     with HatClient(hat_server, timeout=10) as local:  # the same model served outside
         assert hints == local.explain("river", 3)
+
+
+def test_sighup_moves_a_container_to_a_new_model_version(
+    container: StartContainer, tiny_model: Path, tiny_corpus: Path, tmp_path: Path
+) -> None:
+    """A version copied into the mounted root is served after ``podman kill --signal HUP``."""
+    root = tmp_path / "root"
+    shutil.copytree(tiny_model, root / "1")
+    bot = container("--model-root", MODEL_ROOT, volumes=(f"{root}:{MODEL_ROOT}:ro",))
+    bot.wait_serving()
+    with HatClient(bot.address, timeout=10) as hat:
+        first = hat.model_info().version
+    new = json.loads((train_tiny(tiny_corpus, root / "2", seed=2) / "manifest.json").read_text())
+    podman("kill", "--signal", "HUP", bot.name)
+    deadline = time.monotonic() + WAIT
+    with HatClient(bot.address, timeout=10) as hat:
+        while hat.model_info().version != new["version"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert hat.model_info().version == new["version"] != first, bot.logs()
+        assert hat.explain("river", 3)
 
 
 def test_sigterm_drains_and_exits_0_within_the_grace_period(container: StartContainer) -> None:
