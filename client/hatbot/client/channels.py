@@ -141,7 +141,14 @@ def channel_spec(target: object, retries: bool, tls: object) -> ChannelSpec:
     """The channel for ``target`` (see the module's docstring), or a HatError naming the
     argument that is wrong."""
     entries = _addresses(target)
-    options: list[tuple[str, int | str]] = [("grpc.enable_retries", int(retries))]
+    options: list[tuple[str, int | str]] = [
+        ("grpc.enable_retries", int(retries)),
+        # While calls (or health Watch streams) are open, ping every 30 s, so that a replica
+        # that vanished without closing its connections is found within 40 s. The server
+        # allows pings this often (hatbot.server.worker.grpc_options).
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+    ]
     if len(entries) == 1:
         channel_target = entries[0]
         balanced = channel_target.startswith(BALANCED_SCHEMES)
