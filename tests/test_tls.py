@@ -295,3 +295,30 @@ def test_serve_refuses_an_encrypted_key(
     assert lines == [
         f"hatbot serve: --tls-key: '{encrypted}' is encrypted; give an unencrypted key"
     ]
+
+
+def test_play_reaches_grpc_and_https_players_over_mutual_tls(
+    mtls_server: ServerProcess, certificates: Certificates, cli: Cli, tmp_path: Path
+) -> None:
+    words = tmp_path / "words.txt"
+    words.write_text("river\nmusic\n")
+    files = ("--tls-ca", str(certificates.ca), "--tls-cert", str(certificates.client_cert))
+    done = cli(
+        "play",
+        "--player",
+        f"grpc={mtls_server.wait_listening()}",
+        "--player",
+        f"rest={mtls_server.wait_http()}",
+        "--words",
+        str(words),
+        "--log",
+        str(tmp_path / "game.jsonl"),
+        *files,
+        "--tls-key",
+        str(certificates.client_key),
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in (tmp_path / "game.jsonl").read_text().splitlines()]
+    calls = [line for line in lines if line["event"] == "call"]
+    assert {call["player"] for call in calls} == {"grpc", "rest"}
+    assert [call for call in calls if call["status"] != "ok"] == []
