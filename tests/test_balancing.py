@@ -133,6 +133,30 @@ def test_a_draining_replica_gets_no_new_calls_yet_still_answers(
     assert health_status(address) == NOT_SERVING
 
 
+def test_a_balanced_health_check_needs_a_serving_replica(
+    tiny_model: Path, server_factory: StartServer
+) -> None:
+    """Over a balanced channel (here a dns:/// name of one replica) health() answers from a
+    SERVING replica; when the only one drains, there is none: UNAVAILABLE."""
+    (server,) = start_replicas(server_factory, tiny_model, "--drain-delay", "20", count=1)
+    port = server.wait_listening().rpartition(":")[2]
+    with HatClient(f"dns:///localhost:{port}", timeout=2.0) as hat:
+        assert hat.health("hatbot.v1.HatService") == "SERVING"
+        server.proc.send_signal(signal.SIGTERM)
+        server.wait_health(NOT_SERVING, "hatbot.v1.HatService")
+        for _ in range(100):  # until the client's Watch stream has the news
+            try:
+                hat.health()
+            except HatError as error:
+                assert error.code == grpc.StatusCode.UNAVAILABLE
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the balanced client still found a SERVING replica")
+    with HatClient(server.wait_listening()) as direct:
+        assert direct.health() == "NOT_SERVING"
+
+
 def test_a_killed_replica_costs_no_failed_calls(replicas: list[ServerProcess]) -> None:
     """kill -9 of one replica (its whole process group) while 4 callers keep calling."""
     doomed, survivor = replicas
