@@ -25,6 +25,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 USER hatbot
 EXPOSE 50051 8080
+# Served with --tls-cert, the check needs -e HATBOT_TLS_CA=... (and HATBOT_TLS_CERT and
+# HATBOT_TLS_KEY under --tls-client-ca); see the README's TLS section.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD ["hatbot", "health", "--addr", "127.0.0.1:50051"]
 ENTRYPOINT ["hatbot", "serve", "--host", "0.0.0.0", "--port", "50051", "--http-port", "8080"]
