@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
+import shutil
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from certs import Certificates
-from conftest import running_server
+import trustme
+from certs import SERVER_NAMES, Certificates
+from conftest import StartServer, running_server
 
 from hatbot.client import AsyncHatClient, HatClient, HatError, TlsConfig
 from hatbot.server.process import WAIT_SECONDS, ServerProcess
@@ -322,3 +325,45 @@ def test_play_reaches_grpc_and_https_players_over_mutual_tls(
     calls = [line for line in lines if line["event"] == "call"]
     assert {call["player"] for call in calls} == {"grpc", "rest"}
     assert [call for call in calls if call["status"] != "ok"] == []
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write ``path`` as a Secret update or a careful operator would: whole, by rename."""
+    staged = path.with_suffix(".new")
+    staged.write_bytes(data)
+    os.replace(staged, path)
+
+
+def test_renewed_certificates_are_served_without_a_restart(
+    tiny_model: Path, certificates: Certificates, server_factory: StartServer, tmp_path: Path
+) -> None:
+    cert, key = tmp_path / "server.pem", tmp_path / "server.key"
+    shutil.copy(certificates.server_cert, cert)
+    shutil.copy(certificates.server_key, key)
+    args = ("--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca", str(certificates.ca))
+    old = certificates.client()
+    server = server_factory(tiny_model, *args, "--http-port", "0", "--workers", "1", tls=old)
+    address = server.wait_serving()
+    renewed_ca = trustme.CA()
+    renewed = renewed_ca.issue_cert(*SERVER_NAMES)
+    new = TlsConfig(ca=tmp_path / "renewed-ca.pem", cert=old.cert, key=old.key)
+    renewed_ca.cert_pem.write_to_path(str(new.ca))
+    with HatClient(address, tls=old) as open_before:
+        assert open_before.health() == "SERVING"
+        # The key first: until the certificate follows, the pair does not match and the
+        # server keeps the old one (with one warning).
+        replace_file(key, renewed.private_key_pem.bytes())
+        for _ in range(3):
+            with HatClient(address, tls=old) as hat:
+                assert hat.health() == "SERVING"
+        replace_file(cert, b"".join(blob.bytes() for blob in renewed.cert_chain_pems))
+        with HatClient(address, tls=new) as hat:
+            assert len(hat.explain("river", 3)) == 3
+        status, _ = rest_get(server.wait_http(), "/", new)
+        assert status == 200
+        refused_over_grpc(address, old)
+        refused_over_rest(server.wait_http(), old)
+        assert open_before.health() == "SERVING", "a connection keeps its certificate"
+    assert server.log.count("TLS files changed but cannot be used") == 1, server.log
+    assert "is not the key of the certificate" in server.log
+    assert "TLS certificates reloaded" in server.log

@@ -162,14 +162,14 @@ class Worker:
         )
         address = f"[{settings.host}]" if ":" in settings.host else settings.host
         tls = settings.tls
+        ssl_context = None
         try:
             if tls is None:
                 server.add_insecure_port(f"{address}:{settings.port}")
             else:
-                server.add_secure_port(
-                    f"{address}:{settings.port}", credentials.grpc_credentials(tls)
-                )
-            ssl_context = None if tls is None else credentials.ssl_context(tls)
+                tls_credentials = credentials.ServerCredentials(tls)
+                server.add_secure_port(f"{address}:{settings.port}", tls_credentials.grpc())
+                ssl_context = tls_credentials.ssl_context()
         except credentials.PemError as error:  # a file changed since the server checked it
             self.send({"failed": "", "error": str(error)})
             return 1
