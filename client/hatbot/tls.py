@@ -75,7 +75,8 @@ class TlsConfig:
     ``ca``: the PEM certificates to trust (default: the system's roots); ``cert`` and
     ``key``: the client's own certificate and key, for a server that asks for one (mutual
     TLS), both or neither; ``server_name``: the name the server's certificate must carry
-    (default: the host of the address called).
+    over gRPC (default: the host of the address called, the first of several; HTTPS checks
+    the URL's host).
     """
 
     ca: PathLike | None = None
