@@ -17,6 +17,7 @@ Fixtures for everyone:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -107,20 +108,25 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("corpus") / "corpus.txt")
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) -> Path:
-    """A model directory trained on ``tiny_corpus`` in a few seconds, with its lookup tables
-    (for the default parameters, as ``hatbot train`` makes them). Do not modify it."""
-    out = tmp_path_factory.mktemp("models") / "tiny"
+def train_tiny(corpus: Path, out: Path, seed: int = TINY_SETTINGS.seed) -> Path:
+    """Train a tiny model on ``corpus`` into ``out`` with its lookup tables (for the default
+    parameters, as ``hatbot train`` makes them); another ``seed``, another version."""
     train(
-        [tiny_corpus],
+        [corpus],
         out,
         name="tiny",
-        settings=TINY_SETTINGS,
+        settings=dataclasses.replace(TINY_SETTINGS, seed=seed),
         annoy=TINY_ANNOY,
         finish=lambda staged: lookup.build(staged, workers=1),
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory, tiny_corpus: Path) -> Path:
+    """A model directory trained on ``tiny_corpus`` in a few seconds (see :func:`train_tiny`).
+    Do not modify it."""
+    return train_tiny(tiny_corpus, tmp_path_factory.mktemp("models") / "tiny")
 
 
 @pytest.fixture(scope="session")
@@ -179,7 +185,7 @@ def server_factory() -> Iterator[StartServer]:
     """
     started: list[ServerProcess] = []
 
-    def start(model_dir: Path, *extra: str, tls: TlsConfig | None = None) -> ServerProcess:
+    def start(model_dir: Path | None, *extra: str, tls: TlsConfig | None = None) -> ServerProcess:
         server = ServerProcess(model_dir, *extra, tls=tls)
         started.append(server)
         return server

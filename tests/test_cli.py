@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -133,6 +134,14 @@ def refused(result: subprocess.CompletedProcess[str], code: int, *named: str) ->
         (["train", "--vector-size", "-3"], ["argument --vector-size", "got -3"]),
         (["train", "--epochs", "many"], ["argument --epochs", "'many'"]),
         (["train", "--algorithm", "glove"], ["argument --algorithm", "'glove'"]),
+        (["serve", "--port", "99999"], ["argument --port", "between 0 and 65535, got 99999"]),
+        (["serve", "--port", "-5"], ["argument --port", "got -5"]),
+        (["serve", "--http-port", "99999"], ["argument --http-port", "got 99999"]),
+        (["serve", "--metrics-port", "x"], ["argument --metrics-port", "expected a port"]),
+        (["serve", "--workers", "0"], ["argument --workers", "got 0"]),
+        (["serve", "--drain-delay", "-1"], ["argument --drain-delay", "'-1'"]),
+        (["serve", "--poll", "1"], ["--poll needs --model-root"]),
+        (["serve", "--model", "m", "--model-root", "r"], ["not allowed with argument"]),
         (["explain"], ["the following arguments are required: word"]),
         (["info", "--nope"], ["unrecognized arguments: --nope"]),
         ([], ["the following arguments are required: command"]),
@@ -299,3 +308,34 @@ def test_the_help_format_shows_zero_defaults_but_not_unset_ones() -> None:
     assert "a flag --told" in text, "nor for a flag"
     assert "said (default: three) " in text + " "
     assert text.count("(default") == 2
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--host", "192.0.2.1", "cannot bind port 192.0.2.1:0"),  # not this machine's
+        ("--host", "no-such-host.invalid", "cannot resolve --host"),
+    ],
+)
+def test_serve_refuses_an_address_it_cannot_bind_in_one_line(
+    tiny_model: Path, cli: Cli, option: str, value: str, named: str
+) -> None:
+    result = cli("serve", "--model", str(tiny_model), "--port", "0", option, value)
+    refused(result, 1, named)
+
+
+@pytest.mark.parametrize("option", ["--http-port", "--metrics-port"])
+def test_serve_refuses_a_held_side_port_in_one_line(
+    tiny_model: Path, cli: Cli, option: str
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = str(holder.getsockname()[1])
+        result = cli("serve", "--model", str(tiny_model), "--port", "0", option, port)
+    refused(result, 1, option, port)
+
+
+def test_serve_refuses_a_missing_model_root(tmp_path: Path, cli: Cli) -> None:
+    missing = tmp_path / "root"
+    refused(cli("serve", "--model-root", str(missing)), 1, "--model-root", str(missing))

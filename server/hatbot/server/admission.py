@@ -11,18 +11,11 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 
-from hatbot.server.observe import CallObserver
-
-if TYPE_CHECKING:
-    Handler = grpc.RpcMethodHandler[Any, Any]
-    _Interceptor = grpc.ServerInterceptor[Any, Any]
-else:
-    Handler = grpc.RpcMethodHandler
-    _Interceptor = grpc.ServerInterceptor
+from hatbot.server.observe import CallObserver, Handler, Interceptor, unary_handler
 
 OVERLOADED = "the server is at its in-flight limit; retry after a short backoff, or elsewhere"
 EXPIRED = "the call's deadline passed before it could start"
@@ -60,7 +53,7 @@ def _abort(code: grpc.StatusCode, message: str) -> Handler:
     return grpc.unary_unary_rpc_method_handler(behaviour)
 
 
-class AdmissionInterceptor(_Interceptor):
+class AdmissionInterceptor(Interceptor):
     """Bounds the in-flight unary calls of the services named by ``prefix`` (gRPC method paths
     starting with it). Runs on gRPC's polling thread as each call arrives, so the count
     includes calls still waiting for a worker thread."""
@@ -100,8 +93,4 @@ def _bounded(handler: Handler, place: Place, method: str, observer: CallObserver
         finally:
             place.release()
 
-    return grpc.unary_unary_rpc_method_handler(
-        behaviour,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+    return unary_handler(behaviour, handler)

@@ -79,10 +79,11 @@ def register(
     serve.add_argument(
         "--drain-delay",
         type=arguments.seconds,
-        default=0.0,
+        default=0.25,
         metavar="S",
         help="after SIGTERM, keep answering this long while reporting NOT_SERVING, so that "
-        "load balancers stop sending first",
+        "calls on their way are answered and load balancers stop sending first (behind a "
+        "balancer: longer than its health-check interval)",
     )
     serve.add_argument(
         "--poll",

@@ -79,7 +79,10 @@ class Guesser:
             if scored is not None:
                 row, scale = scored
                 weighted = row * np.float32(scale / (1.0 + self.params.hint_decay * (end - 1)))
-                total = weighted if total is None else total + weighted
+                if total is None:
+                    total = weighted
+                else:
+                    total += weighted  # total is this call's own array
             key = (hints[:end], n_words, criteria)
             with self._lock:
                 cached = self._cache.get(key)

@@ -38,6 +38,7 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from hatbot.models import neighbours, store
+from hatbot.progress import Progress
 from hatbot.server import tables
 from hatbot.server.explainer import Explainer, ExplainerParams
 from hatbot.server.model import WordModel
@@ -234,10 +235,13 @@ def _explanations(
     chunks = [words[i : i + _CHUNK] for i in range(0, len(words), _CHUNK)]
     lists: list[list[int]] = []
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, context, _start_worker, (model_dir, params)) as pool:
+    with (
+        ProcessPoolExecutor(workers, context, _start_worker, (model_dir, params)) as pool,
+        Progress(len(words), "explain every word", unit="word") as progress,
+    ):
         for done in pool.map(_explain_words, chunks):
             lists.extend(done)
-            log.info("explained %d/%d words", len(lists), len(words))
+            progress.update(len(done))
     width = max((len(hints) for hints in lists), default=0)
     hints = np.full((len(lists), width), -1, np.int32)
     for row, found in enumerate(lists):
@@ -293,11 +297,12 @@ def build(
     with store.atomic_path(directory / HINT_SCORES) as tmp:
         rows = np.lib.format.open_memmap(tmp, "w+", np.int16, (len(words), size))
         done = 0
-        for quantised, scale in _quantised_rows(scorer, words):
-            rows[done : done + len(quantised)] = quantised
-            scales[done : done + len(quantised)] = scale
-            done += len(quantised)
-            log.info("scored %d/%d words as hints", done, len(words))
+        with Progress(len(words), "score every word as a hint", unit="word") as progress:
+            for quantised, scale in _quantised_rows(scorer, words):
+                rows[done : done + len(quantised)] = quantised
+                scales[done : done + len(quantised)] = scale
+                done += len(quantised)
+                progress.update(len(quantised))
         rows.flush()
         del rows
     with store.atomic_path(directory / HINT_SCALES) as tmp, tmp.open("wb") as handle:

@@ -15,14 +15,24 @@ import grpc
 
 from hatbot.server.metrics import Metrics
 
+# grpc-stubs makes these generic; at run time they are plain classes.
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
-    _Interceptor = grpc.ServerInterceptor[Any, Any]
+    Interceptor = grpc.ServerInterceptor[Any, Any]
 else:
     Handler = grpc.RpcMethodHandler
-    _Interceptor = grpc.ServerInterceptor
+    Interceptor = grpc.ServerInterceptor
 
 access = logging.getLogger("hatbot.access")
+
+
+def unary_handler(behaviour: Callable[[Any, grpc.ServicerContext], Any], like: Handler) -> Handler:
+    """A unary handler running ``behaviour`` with the (de)serializers of ``like``."""
+    return grpc.unary_unary_rpc_method_handler(
+        behaviour,
+        request_deserializer=like.request_deserializer,
+        response_serializer=like.response_serializer,
+    )
 
 
 class CallObserver:
@@ -71,7 +81,7 @@ def answered_version(response: object) -> str:
     return str(version)
 
 
-class ObservingInterceptor(_Interceptor):
+class ObservingInterceptor(Interceptor):
     """Records every unary call through ``observer`` (streams, such as health Watch, pass)."""
 
     def __init__(self, observer: CallObserver) -> None:
@@ -111,8 +121,4 @@ def _observed(handler: Handler, method: str, observer: CallObserver) -> Handler:
                 answered_version(response),
             )
 
-    return grpc.unary_unary_rpc_method_handler(
-        behaviour,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+    return unary_handler(behaviour, handler)

@@ -25,7 +25,8 @@ from hatbot.tls import TlsConfig
 SERVICE_NAME = "hatbot.v1.HatService"
 SERVING = health_pb2.HealthCheckResponse.SERVING
 WAIT_SECONDS = 60.0
-_LISTENING = re.compile(r"\b(http )?listening on (\S+):(\d+)")
+_ALL_SERVING = re.compile(r"serving model \S+ from .* in \d+ worker")
+_LISTENING = re.compile(r"\b(http |metrics )?listening on (\S+):(\d+)")
 
 
 def health_status(
@@ -46,15 +47,18 @@ class ServerProcess(Closing):
     """A ``python -m hatbot.cli serve`` child on 127.0.0.1 and free ports (``--port 0``).
 
     Started at construction; ``extra`` are more ``serve`` arguments (``"--http-port", "0"``
-    for the REST side). A server started with ``--tls-cert`` needs ``tls``, how to reach it
-    (the CA that signed its certificate, and a client certificate under mutual TLS): the
-    health checks use it and :attr:`http_url` is ``https://``. A thread keeps the child's log
-    lines in :attr:`lines` and learns the ports from its ``listening on`` lines. As a context
-    manager it waits for SERVING on entry and stops the child with SIGTERM on exit.
+    for the REST side; with ``model_dir`` None, say ``"--model-root", ROOT``). A server
+    started with ``--tls-cert`` needs ``tls``, how to reach it (the CA that signed its
+    certificate, and a client certificate under mutual TLS): the health checks use it and
+    :attr:`http_url` is ``https://``. A thread keeps the child's log lines in :attr:`lines`
+    and learns the ports from its ``listening on`` lines. As a context manager it waits for
+    SERVING on entry and stops the child with SIGTERM on exit.
     """
 
-    def __init__(self, model_dir: Path, *extra: str, tls: TlsConfig | None = None) -> None:
-        command = [sys.executable, "-m", "hatbot.cli", "serve", "--model", str(model_dir)]
+    def __init__(self, model_dir: Path | None, *extra: str, tls: TlsConfig | None = None) -> None:
+        command = [sys.executable, "-m", "hatbot.cli", "serve"]
+        if model_dir is not None:
+            command += ["--model", str(model_dir)]
         command += ["--host", "127.0.0.1", "--port", "0", *extra]
         # Its own process group: kill() ends the worker processes with their parent.
         self.proc = subprocess.Popen(
@@ -69,6 +73,7 @@ class ServerProcess(Closing):
         self.lines: list[str] = []
         self.address: str | None = None
         self.http_url: str | None = None
+        self.metrics_url: str | None = None
         self._announced = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -79,10 +84,12 @@ class ServerProcess(Closing):
             with self._announced:
                 self.lines.append(line)
                 match = _LISTENING.search(line)
-                if match and match[1] and self.http_url is None:
+                if match and match[1] == "http " and self.http_url is None:
                     scheme = "http" if self.tls is None else "https"
                     self.http_url = f"{scheme}://{match[2]}:{match[3]}"
-                elif match and self.address is None:
+                elif match and match[1] == "metrics " and self.metrics_url is None:
+                    self.metrics_url = f"http://{match[2]}:{match[3]}/metrics"
+                elif match and not match[1] and self.address is None:
                     self.address = f"{match[2]}:{match[3]}"
                 self._announced.notify_all()
         with self._announced:
@@ -119,6 +126,10 @@ class ServerProcess(Closing):
         """The ``http(s)://host:port`` of the REST side (started with ``--http-port``)."""
         return self._wait_announced("http_url", timeout)
 
+    def wait_metrics(self, timeout: float = WAIT_SECONDS) -> str:
+        """The ``http://host:port/metrics`` URL (started with ``--metrics-port``)."""
+        return self._wait_announced("metrics_url", timeout)
+
     def wait_health(self, status: int, service: str = "", timeout: float = WAIT_SECONDS) -> str:
         """Poll the health Check of ``service`` until it reports ``status``; the address."""
         address = self.wait_listening(timeout)
@@ -138,7 +149,12 @@ class ServerProcess(Closing):
         )
 
     def wait_serving(self, timeout: float = WAIT_SECONDS) -> str:
-        """Wait until both the server and HatService report SERVING; the address."""
+        """Wait until every worker serves (the parent says so) and both the server and
+        HatService report SERVING; the address."""
+        with self._announced:
+            self._announced.wait_for(
+                lambda: _ALL_SERVING.search(self.log) or not self._reader.is_alive(), timeout
+            )
         for service in ("", SERVICE_NAME):
             address = self.wait_health(SERVING, service, timeout)
         return address

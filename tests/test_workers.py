@@ -1,0 +1,271 @@
+"""Worker processes: one port, health, drain, restarts, the in-flight bound, expired deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import grpc
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from hatbot.client import HatClient
+from hatbot.server.admission import EXPIRED, OVERLOADED
+from hatbot.server.process import SERVING, health_status
+from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
+
+if TYPE_CHECKING:
+    from conftest import StartServer
+
+    from hatbot.server.process import ServerProcess
+
+WAIT = 60.0
+GUESS = "/hatbot.v1.HatService/Guess"
+
+
+def metrics(server: ServerProcess) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """The server's /metrics as (sample name, labels) -> value."""
+    with urllib.request.urlopen(server.wait_metrics(), timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def metric(server: ServerProcess, name: str, **labels: str) -> float:
+    """The sum of ``name`` over the samples with ``labels`` (0 when there is none)."""
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in metrics(server).items() if n == name and wanted <= ls)
+
+
+def wait_until(condition: object, what: str, server: ServerProcess) -> None:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}; log:\n{server.log}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+
+
+def connection_owners(port: int) -> set[int]:
+    """Pids owning established server-side connections on ``port`` (``ss -tnp``)."""
+    if subprocess.run(["which", "ss"], capture_output=True, check=False).returncode:
+        if os.environ.get("CI"):
+            pytest.fail("ss is not installed (apt-get install iproute2)")
+        pytest.skip("ss is not installed (apt-get install iproute2)")
+    listing = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", listing)}
+
+
+def test_workers_share_one_port_and_each_reports_serving(
+    tiny_model: Path, server_factory: StartServer
+) -> None:
+    server = server_factory(tiny_model, "--workers", "2")
+    address = server.wait_serving()
+    wait_until(lambda: server.log.count("serving model") == 3, "both workers to serve", server)
+    workers = server.worker_pids()
+    assert len(workers) == 2, server.log
+    assert server.log.count(f"listening on {address}") == 2
+    options = [("grpc.use_local_subchannel_pool", 1)]  # a connection of its own each
+    channels = [grpc.insecure_channel(address, options=options) for _ in range(16)]
+    try:
+        for channel in channels:
+            stub = hatbot_pb2_grpc.HatServiceStub(channel)
+            answer = stub.Explain(hatbot_pb2.ExplainRequest(word="river", n_words=3), timeout=10)
+            assert answer.words
+        owners = connection_owners(int(address.rsplit(":", 1)[1]))
+    finally:
+        for channel in channels:
+            channel.close()
+    assert owners == set(workers), f"16 connections should reach both workers: {owners}"
+
+
+def test_sigterm_drains_every_worker_and_exits_0(
+    tiny_model: Path, server_factory: StartServer
+) -> None:
+    server = server_factory(tiny_model, "--workers", "2", "--grace", "2")
+    server.wait_serving()
+    workers = server.worker_pids()
+    assert server.terminate() == 0, server.log
+    for number in (1, 2):
+        assert f"worker {number}: stopped" in server.log
+    assert "hatbot.server.supervisor: stopped" in server.log
+    assert not any(alive(pid) for pid in workers)
+
+
+def test_a_killed_worker_comes_back(tiny_model: Path, server_factory: StartServer) -> None:
+    server = server_factory(tiny_model, "--workers", "2", "--metrics-port", "0")
+    address = server.wait_serving()
+    victim, survivor = server.worker_pids()
+    os.kill(victim, signal.SIGKILL)
+    wait_until(
+        lambda: len(server.worker_pids()) == 2 and victim not in server.worker_pids(),
+        "a new worker",
+        server,
+    )
+    assert re.search(rf"worker \d \(pid {victim}\) exited with SIGKILL.*restarting it", server.log)
+    assert survivor in server.worker_pids()
+    wait_until(lambda: server.log.count("serving model") >= 4, "the new worker to serve", server)
+    assert health_status(address) == SERVING
+    with HatClient(address) as client:
+        assert all(client.explain("river", 3) for _ in range(20))
+    assert metric(server, "hatbot_worker_restarts_total") == 1
+    assert server.terminate() == 0, server.log
+
+
+def test_workers_leave_with_a_parent_that_is_killed(
+    tiny_model: Path, server_factory: StartServer
+) -> None:
+    server = server_factory(tiny_model, "--workers", "2", "--grace", "1")
+    server.wait_serving()
+    workers = server.worker_pids()
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(WAIT)
+    wait_until(lambda: not any(alive(pid) for pid in workers), "the workers to exit", server)
+
+
+async def _burst(address: str, calls: int, timeout: float) -> Counter[tuple[str, str]]:
+    """``calls`` Guess calls at once; their (status, details) counts."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        guess = hatbot_pb2_grpc.HatServiceStub(channel).Guess
+        await channel.channel_ready()
+
+        async def one(i: int) -> tuple[str, str]:
+            request = hatbot_pb2.GuessRequest(words=["lake", f"boat{'s' * (i % 2)}"], n_words=5)
+            try:
+                await guess(request, timeout=timeout)
+            except grpc.aio.AioRpcError as error:
+                return error.code().name, error.details() or ""
+            return "OK", ""
+
+        return Counter(await asyncio.gather(*(one(i) for i in range(calls))))
+
+
+def test_a_tiny_in_flight_bound_sheds_the_excess_at_once(
+    tiny_model: Path, server_factory: StartServer
+) -> None:
+    server = server_factory(
+        tiny_model, "--workers", "1", "--max-in-flight", "1", "--metrics-port", "0"
+    )
+    address = server.wait_serving()
+    outcomes = asyncio.run(_burst(address, 300, timeout=30))
+    shed = outcomes[("RESOURCE_EXHAUSTED", OVERLOADED)]
+    assert shed > 0, outcomes
+    assert outcomes[("OK", "")] > 0, outcomes
+    assert shed + outcomes[("OK", "")] == 300, outcomes
+    assert metric(server, "hatbot_calls_shed_total", method=GUESS) == shed
+    assert metric(server, "hatbot_calls_total", method=GUESS, code="RESOURCE_EXHAUSTED") == shed
+    assert health_status(address) == SERVING  # the health service is never bounded
+
+
+def test_calls_whose_deadline_passed_are_not_computed(
+    tiny_model: Path, server_factory: StartServer
+) -> None:
+    """Calls wait in the worker while it is stopped (SIGSTOP) until their deadlines pass."""
+    server = server_factory(
+        tiny_model, "--workers", "1", "--max-in-flight", "1000", "--metrics-port", "0"
+    )
+    address = server.wait_serving()
+    (worker,) = server.worker_pids()
+
+    async def stalled() -> Counter[tuple[str, str]]:
+        calls = asyncio.ensure_future(_burst(address, 400, timeout=1.0))
+        await asyncio.sleep(0.05)  # the calls have arrived and wait for their turn
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(1.5)
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        return await calls
+
+    outcomes = asyncio.run(stalled())
+    assert set(code for code, _ in outcomes) <= {"OK", "DEADLINE_EXCEEDED"}, outcomes
+    # Calls still in gRPC's own queue when their deadline passes end there, uncounted.
+    counted = [-1.0, metric(server, "hatbot_calls_total", method=GUESS)]
+    while counted[-1] != counted[-2]:
+        time.sleep(0.5)
+        counted.append(metric(server, "hatbot_calls_total", method=GUESS))
+    expired = metric(server, "hatbot_calls_expired_total", method=GUESS)
+    assert expired > 0, f"no call was skipped: {outcomes}, {counted}"
+    skipped = metric(server, "hatbot_calls_total", method=GUESS, code="DEADLINE_EXCEEDED")
+    assert skipped == expired
+    assert EXPIRED  # the message a skipped call ends with, should its caller still listen
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_another_process_holds_is_refused(
+    tiny_model: Path, server_factory: StartServer, workers: str
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = str(holder.getsockname()[1])
+        refused = server_factory(tiny_model, "--port", port, "--workers", workers)
+        code = refused.proc.wait(WAIT)
+    refused.kill()
+    assert code == 1, refused.log
+    last = refused.log.strip().splitlines()[-1]
+    assert last.startswith(f"hatbot serve: cannot bind port 127.0.0.1:{port}"), refused.log
+    assert "another process holds it" in last
+    assert "Traceback" not in refused.log
+
+
+def test_a_second_server_cannot_join_a_served_port(
+    tiny_model: Path, server_factory: StartServer
+) -> None:
+    """gRPC sets SO_REUSEPORT: without the check a second server would share the port."""
+    first = server_factory(tiny_model, "--workers", "2")
+    port = first.wait_serving().rsplit(":", 1)[1]
+    second = server_factory(tiny_model, "--port", port, "--workers", "1")
+    assert second.proc.wait(WAIT) == 1
+    second.kill()
+    assert "another process holds it" in second.log
+    assert health_status(first.wait_listening()) == SERVING
+
+
+def test_metrics_count_calls_per_method_and_code_over_every_worker(
+    tiny_model: Path, server_factory: StartServer
+) -> None:
+    server = server_factory(tiny_model, "--workers", "2", "--metrics-port", "0")
+    address = server.wait_serving()
+    for _ in range(10):
+        with HatClient(address) as client:
+            client.guess(["lake", "boat"], 3)
+            with pytest.raises(Exception, match="INVALID_ARGUMENT"):
+                client.explain("ab1", 3)
+    assert metric(server, "hatbot_calls_total", method=GUESS, code="OK") == 10
+    explain = "/hatbot.v1.HatService/Explain"
+    assert metric(server, "hatbot_calls_total", method=explain, code="INVALID_ARGUMENT") == 10
+    assert metric(server, "hatbot_call_seconds_count", method=GUESS) == 10
+    assert metric(server, "hatbot_calls_in_flight") == 0
+    models = {
+        dict(labels)["pid"]: value
+        for (name, labels), value in metrics(server).items()
+        if name == "hatbot_model_info" and value == 1
+    }
+    assert set(map(int, models)) == set(server.worker_pids())
