@@ -61,7 +61,6 @@ class ChannelSpec:
     target: str
     credentials: grpc.ChannelCredentials | None
     options: list[tuple[str, int | str]]
-    balanced: bool
 
 
 def _bad_target(target: object) -> HatError:
@@ -169,7 +168,7 @@ def channel_spec(target: object, retries: bool, tls: object) -> ChannelSpec:
     credentials = _credentials(tls)
     if isinstance(tls, TlsConfig) and tls.server_name is not None:
         options.append(("grpc.ssl_target_name_override", tls.server_name))
-    return ChannelSpec(channel_target, credentials, options, balanced)
+    return ChannelSpec(channel_target, credentials, options)
 
 
 def open_channel(spec: ChannelSpec) -> grpc.Channel:
