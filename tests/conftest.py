@@ -10,6 +10,7 @@ Fixtures for everyone:
   session; stopped with SIGTERM at the end, which must exit 0.
 * ``server_factory``: starts more ``hatbot serve`` subprocesses (see :class:`ServerProcess`)
   and kills whatever is still running at teardown.
+* ``certificates``: PEM files for TLS and mutual TLS made in the session (see ``certs.py``).
 * ``tiny_settings``, ``topics``: the settings and topic words behind ``tiny_model``;
   ``cli``: runs ``python -m hatbot.cli ARGS`` with a timeout.
 """
@@ -33,12 +34,14 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from certs import Certificates, make_certificates
 
 from hatbot.models.store import AnnoySettings
 from hatbot.models.train import TrainSettings, train
 from hatbot.server import lookup
 from hatbot.server.explainer import ExplainerParams
 from hatbot.server.process import WAIT_SECONDS, ServerProcess
+from hatbot.tls import TlsConfig
 
 
 def _words(text: str) -> list[str]:
@@ -184,10 +187,19 @@ def tiny_manifest(tiny_model: Path) -> dict[str, Any]:
     return data
 
 
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """A CA, a server certificate for 127.0.0.1 and client certificates (see ``certs.py``)."""
+    return make_certificates(tmp_path_factory.mktemp("certificates"))
+
+
 @contextmanager
-def running_server(model_dir: Path, *extra: str) -> Iterator[ServerProcess]:
-    """A SERVING ``hatbot serve`` for the block, which must exit 0 on SIGTERM after it."""
-    server = ServerProcess(model_dir, *extra)
+def running_server(
+    model_dir: Path, *extra: str, tls: TlsConfig | None = None
+) -> Iterator[ServerProcess]:
+    """A SERVING ``hatbot serve`` for the block, which must exit 0 on SIGTERM after it
+    (``tls``: how to reach a server started with ``--tls-cert``)."""
+    server = ServerProcess(model_dir, *extra, tls=tls)
     try:
         server.wait_serving()
         yield server
@@ -216,15 +228,16 @@ def baseline_server(tiny_model: Path) -> Iterator[str]:
 
 @pytest.fixture
 def server_factory() -> Iterator[StartServer]:
-    """Start ``hatbot serve`` subprocesses: ``server_factory(model_dir, *extra_args)``.
+    """Start ``hatbot serve`` subprocesses: ``server_factory(model_dir, *extra_args,
+    tls=None)``.
 
     Returns a :class:`ServerProcess` that is not waited for; every process still running at
     teardown is killed.
     """
     started: list[ServerProcess] = []
 
-    def start(model_dir: Path | None, *extra: str) -> ServerProcess:
-        server = ServerProcess(model_dir, *extra)
+    def start(model_dir: Path | None, *extra: str, tls: TlsConfig | None = None) -> ServerProcess:
+        server = ServerProcess(model_dir, *extra, tls=tls)
         started.append(server)
         return server
 

@@ -18,10 +18,13 @@ from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
 
 
 class FlakyHat(hatbot_pb2_grpc.HatServiceServicer):
-    """Aborts UNAVAILABLE the first ``failures`` calls, then answers; counts attempts."""
+    """Aborts the first ``failures`` calls with ``code``, then answers; counts attempts."""
 
-    def __init__(self, failures: int = 0) -> None:
+    def __init__(
+        self, failures: int = 0, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+    ) -> None:
         self.failures = failures
+        self.code = code
         self.attempts = 0
         self.requests: list[object] = []
         self.release = threading.Event()  # blocks calls while ``block`` is set
@@ -34,7 +37,7 @@ class FlakyHat(hatbot_pb2_grpc.HatServiceServicer):
             self.requests.append(request)
             failing = self.attempts <= self.failures
         if failing:
-            context.abort(grpc.StatusCode.UNAVAILABLE, "warming up")
+            context.abort(self.code, "warming up")
         if self.block:
             self.release.wait(30)
 
@@ -125,6 +128,42 @@ def test_retries_give_up_after_max_attempts() -> None:
         hat.explain("river", 3)
     assert e.value.code == grpc.StatusCode.UNAVAILABLE
     assert server.hat.attempts == 4, "the service config allows 4 attempts"
+
+
+def test_resource_exhausted_is_retried() -> None:
+    shedding = FlakyHat(failures=2, code=grpc.StatusCode.RESOURCE_EXHAUSTED)
+    with FakeServer(shedding) as server, HatClient(server.address, timeout=10.0) as hat:
+        assert hat.explain("river", 3) == ["hint", "revir"]
+    assert shedding.attempts == 3
+
+
+def test_retry_throttling_stops_retries_while_most_calls_fail() -> None:
+    """Each failed attempt costs a token of 100; below 50 nothing is retried (gRFC A6)."""
+    shedding = FlakyHat(failures=10**6, code=grpc.StatusCode.RESOURCE_EXHAUSTED)
+    attempts = []
+    with FakeServer(shedding) as server, HatClient(server.address, timeout=10.0) as hat:
+        for _ in range(40):
+            before = shedding.attempts
+            with pytest.raises(HatError) as e:
+                hat.explain("river", 3)
+            assert e.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            attempts.append(shedding.attempts - before)
+    assert attempts[0] == 4, "retried while the tokens last"
+    assert attempts[-10:] == [1] * 10, "then each call is tried once"
+    assert sum(attempts) < 40 + 50 + 4
+
+
+def test_a_balanced_client_retries_a_shedding_replica_on_the_other() -> None:
+    shedding = FlakyHat(failures=10**6, code=grpc.StatusCode.RESOURCE_EXHAUSTED)
+    with (
+        FakeServer(shedding) as full,
+        FakeServer(FlakyHat()) as free,
+        HatClient([full.address, free.address], timeout=10.0) as hat,
+    ):
+        for _ in range(20):
+            assert hat.explain("river", 3) == ["hint", "revir"]
+    assert free.hat.attempts == 20
+    assert shedding.attempts > 0, "round robin sent calls to both"
 
 
 def test_other_errors_are_not_retried() -> None:

@@ -102,9 +102,28 @@ def test_a_bad_client_argument_is_named(
     assert_names(error, field, "must be")
 
 
-@pytest.mark.parametrize("target", ["", "  ", None, 50051])
+@pytest.mark.parametrize("target", ["", "  ", None, 50051, [], ["127.0.0.1:1", 2], "a:1,,b:2"])
 def test_a_bad_target_is_named(kind: str, target: Any) -> None:
     assert_names(refused(kind, target, "health"), "target", "must be an address")
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [
+        ("localhost:1,localhost:2", "must be IP:PORT (gRPC resolves no names in a list"),
+        (["127.0.0.1:1", "127.0.0.1"], "got '127.0.0.1'"),
+        ("127.0.0.1:1,127.0.0.1:70000", "got '127.0.0.1:70000'"),
+        ("127.0.0.1:1,[::1]:2", "must be all IPv4 or all IPv6"),
+    ],
+)
+def test_a_bad_list_of_addresses_is_named(kind: str, target: Any, problem: str) -> None:
+    assert_names(refused(kind, target, "health"), "target", problem)
+
+
+def test_several_ipv6_addresses_are_a_target(kind: str) -> None:
+    """A list of IPv6 addresses is a valid target (nothing listens there: UNAVAILABLE)."""
+    error = refused(kind, "[::1]:1,[::1]:2", "health", client={"timeout": 2.0})
+    assert error.code == grpc.StatusCode.UNAVAILABLE
 
 
 @pytest.mark.parametrize(

@@ -153,8 +153,9 @@ class FakeHatClient:
     instances: ClassVar[list[FakeHatClient]] = []
     failure: ClassVar[grpc.StatusCode | None] = None
 
-    def __init__(self, target: str, timeout: float = 1.0) -> None:
+    def __init__(self, target: str, timeout: float = 1.0, tls: object = None) -> None:
         self.target, self.timeout, self.closed = target, timeout, False
+        self.tls = tls
         self.criteria: str | None = None
         self.instances.append(self)
 

@@ -34,6 +34,8 @@ def _environment() -> str:
     return f"""environment:
   HATBOT_ADDR       the server of explain, guess, info and health
                     (default: {client_cli.FALLBACK_ADDR})
+  HATBOT_TLS_CA, HATBOT_TLS_CERT, HATBOT_TLS_KEY, HATBOT_TLS_SERVER_NAME
+                    their --tls-ca, --tls-cert, --tls-key and --tls-server-name
   HATBOT_MODEL_DIR  the default model, trained and served when train has no --out
                     and serve no --model (default: $XDG_DATA_HOME/hatbot/models/default,
                     XDG_DATA_HOME defaulting to ~/.local/share); here:

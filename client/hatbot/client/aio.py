@@ -9,9 +9,10 @@ from typing import Any, Self, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
-from hatbot.client import calls
+from hatbot.client import calls, channels
 from hatbot.client.calls import ModelInfo
 from hatbot.rules import Criteria
+from hatbot.tls import TlsConfig
 from hatbot.v1 import hatbot_pb2_grpc
 
 T = TypeVar("T")
@@ -19,7 +20,7 @@ T = TypeVar("T")
 
 class AsyncHatClient:
     """:class:`hatbot.client.HatClient` for asyncio: the same methods, arguments, defaults,
-    deadline, retries and errors, each method awaited.
+    targets, TLS, balancing, deadline, retries and errors, each method awaited.
 
     Make it inside a running event loop and use ``async with``, or ``await close()``::
 
@@ -27,9 +28,16 @@ class AsyncHatClient:
             hints = await hat.explain("river", 5)
     """
 
-    def __init__(self, target: str, timeout: float = 1.0, *, retries: bool = True) -> None:
-        self.timeout = calls.check_client(target, timeout, retries)
-        self._channel = grpc.aio.insecure_channel(target, options=calls.channel_options(retries))
+    def __init__(
+        self,
+        target: str | Sequence[str],
+        timeout: float = 1.0,
+        *,
+        retries: bool = True,
+        tls: TlsConfig | None = None,
+    ) -> None:
+        self.timeout = calls.check_client(timeout, retries)
+        self._channel = channels.open_aio_channel(channels.channel_spec(target, retries, tls))
         self._stubs: dict[str, Any] = {
             "hat": hatbot_pb2_grpc.HatServiceStub(self._channel),
             "health": health_pb2_grpc.HealthStub(self._channel),

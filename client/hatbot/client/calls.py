@@ -1,5 +1,5 @@
-"""What HatClient and AsyncHatClient share: argument checks, requests, response parsing, the
-channel's options and the mapping of every failure to :class:`HatError`.
+"""What HatClient and AsyncHatClient share: argument checks, requests, response parsing and
+the mapping of every failure to :class:`HatError` (their channel is :mod:`channels`'s).
 
 A client turns each method call into a :class:`Call` here and only sends it, blocking or
 awaiting; so both clients build the same requests and raise the same errors.
@@ -7,7 +7,6 @@ awaiting; so both clients build the same requests and raise the same errors.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,23 +25,6 @@ T = TypeVar("T")
 SERVICE_NAME = "hatbot.v1.HatService"
 HEALTH_SERVICE_NAME = "grpc.health.v1.Health"
 _INT32 = range(-(2**31), 2**31)
-
-# Calls are idempotent reads, so UNAVAILABLE (server restarting, connection refused) is
-# retried by gRPC itself within the call's deadline.
-_RETRY_SERVICE_CONFIG = {
-    "methodConfig": [
-        {
-            "name": [{"service": SERVICE_NAME}, {"service": HEALTH_SERVICE_NAME}],
-            "retryPolicy": {
-                "maxAttempts": 4,
-                "initialBackoff": "0.05s",
-                "maxBackoff": "0.5s",
-                "backoffMultiplier": 2,
-                "retryableStatusCodes": ["UNAVAILABLE"],
-            },
-        }
-    ]
-}
 
 _CRITERIA = {
     None: hatbot_pb2.CRITERIA_UNSPECIFIED,
@@ -106,18 +88,8 @@ def _field_violations(error: grpc.RpcError) -> FieldViolations:
     return tuple(violations)
 
 
-def channel_options(retries: bool) -> list[tuple[str, int | str]]:
-    """gRPC channel options: automatic retries of UNAVAILABLE on or off."""
-    options: list[tuple[str, int | str]] = [("grpc.enable_retries", int(retries))]
-    if retries:
-        options.append(("grpc.service_config", json.dumps(_RETRY_SERVICE_CONFIG)))
-    return options
-
-
-def check_client(target: object, timeout: object, retries: object) -> float:
-    """The client's deadline in seconds, or the HatError of a bad constructor argument."""
-    if not isinstance(target, str) or not target.strip():
-        raise invalid_argument("target", f"must be an address such as 'host:port', got {target!r}")
+def check_client(timeout: object, retries: object) -> float:
+    """The client's deadline in seconds, or the HatError of a bad ``timeout`` or ``retries``."""
     if (
         isinstance(timeout, bool)
         or not isinstance(timeout, int | float)

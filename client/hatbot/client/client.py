@@ -8,26 +8,44 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
-from hatbot.client import calls
+from hatbot.client import calls, channels
 from hatbot.client.calls import HatError, ModelInfo
 from hatbot.closing import Closing
 from hatbot.rules import Criteria
+from hatbot.tls import TlsConfig
 from hatbot.v1 import hatbot_pb2_grpc
 
 T = TypeVar("T")
 
 
 class HatClient(Closing):
-    """A connection to a hatbot server; use as a context manager or call :meth:`close`.
+    """A connection to a hatbot server, or to several; use as a context manager or call
+    :meth:`close`.
 
-    ``timeout`` is the deadline in seconds of every call (the game host allows about 1 s);
-    ``retries`` turns gRPC's automatic retry of UNAVAILABLE on or off. Every failure, a bad
-    argument included, raises :class:`HatError`.
+    ``target`` is ``"host:port"``; several addresses (a list, or ``"IP:PORT,IP:PORT"``) or a
+    ``"dns:///host:port"`` name balance round robin over the replicas that report SERVING
+    (see :mod:`hatbot.client.channels`). ``timeout`` is the deadline in seconds of every call
+    (the game host allows about 1 s); ``retries`` turns gRPC's automatic retries of
+    UNAVAILABLE and RESOURCE_EXHAUSTED on or off (at most 4 attempts within the deadline,
+    throttled when many fail). ``tls`` connects over TLS (:class:`hatbot.tls.TlsConfig`:
+    the CA to trust, and the client's certificate and key for mutual TLS).
+
+    Every failure, a bad argument included, raises :class:`HatError`. RESOURCE_EXHAUSTED
+    means every replica tried was full and shed the call at once, without working on it:
+    back off (a few hundred ms, with jitter) before calling again, or count the turn as
+    lost; retrying at once only adds to the overload.
     """
 
-    def __init__(self, target: str, timeout: float = 1.0, *, retries: bool = True) -> None:
-        self.timeout = calls.check_client(target, timeout, retries)
-        self._channel = grpc.insecure_channel(target, options=calls.channel_options(retries))
+    def __init__(
+        self,
+        target: str | Sequence[str],
+        timeout: float = 1.0,
+        *,
+        retries: bool = True,
+        tls: TlsConfig | None = None,
+    ) -> None:
+        self.timeout = calls.check_client(timeout, retries)
+        self._channel = channels.open_channel(channels.channel_spec(target, retries, tls))
         self._stubs: dict[str, Any] = {
             "hat": hatbot_pb2_grpc.HatServiceStub(self._channel),
             "health": health_pb2_grpc.HealthStub(self._channel),
@@ -74,9 +92,10 @@ class HatClient(Closing):
         """The standard health status, ``"SERVING"`` or ``"NOT_SERVING"``.
 
         ``service`` is ``""`` for the whole server or ``"hatbot.v1.HatService"``; another name
-        raises :class:`HatError` with code NOT_FOUND.
+        raises :class:`HatError` with code NOT_FOUND. Over several replicas the call goes to
+        one that reports SERVING, and fails UNAVAILABLE when none does.
         """
         return self._send(calls.health(service))
 
 
-__all__ = ["HatClient", "HatError", "ModelInfo"]
+__all__ = ["HatClient", "HatError", "ModelInfo", "TlsConfig"]

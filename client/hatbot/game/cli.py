@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+from hatbot.client.cli import add_tls_arguments, tls_config
 from hatbot.game.engine import GameResult, play_game
 from hatbot.game.load import GameLogError, load_game
 from hatbot.game.log import GameLog
@@ -41,9 +42,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_player,
         metavar="NAME=TARGET",
         help=(
-            "a player, at least two: TARGET is a gRPC address (host:port), the URL of a player "
-            "speaking the original REST protocol (http://...) or py:module:attr for a Python "
-            "object (a class there is instantiated)"
+            "a player, at least two: TARGET is a gRPC address (host:port; several, "
+            "comma-separated, or dns:///host:port for replicas), the URL of a player "
+            "speaking the original REST protocol (http://... or https://...) or "
+            "py:module:attr for a Python object (a class there is instantiated); the --tls "
+            "options apply to every gRPC and https:// player"
         ),
     )
     parser.add_argument(
@@ -96,6 +99,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE.html",
         help=f"also write the game's HTML report here (needs {INSTALL})",
     )
+    add_tls_arguments(parser)
     parser.set_defaults(func=lambda args: _play(parser, args))
 
 
@@ -192,11 +196,12 @@ def _play(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     log_path: Path = args.log or Path(f"hatbot-game-{seed}.jsonl")
     if args.report is not None:
         _check_report(parser, args.report)
+    tls = tls_config(args, parser)
     with ExitStack() as stack:
         players: dict[str, Player] = {}
         for name, target in targets.items():
             try:
-                players[name] = make_player(target, args.timeout, config.criteria)
+                players[name] = make_player(target, args.timeout, config.criteria, tls)
             except (ImportError, AttributeError, TypeError) as exc:
                 parser.error(f"player {name}: cannot load {target}: {exc}")
             close = getattr(players[name], "close", None)

@@ -11,10 +11,12 @@ import urllib.request
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Callable
 
     from hatbot.client import HatClient
     from hatbot.rules import Criteria
+    from hatbot.tls import TlsConfig
 
 
 @runtime_checkable
@@ -48,13 +50,21 @@ def as_word_list(answer: object) -> list[str]:
 class GrpcPlayer:
     """A player served over gRPC, reached with :class:`hatbot.client.HatClient`.
 
-    ``criteria``, when given, is sent with every guess so the server knows the host's rules.
+    ``criteria``, when given, is sent with every guess so the server knows the host's rules;
+    ``tls``, when given, is how to reach the server over TLS.
     """
 
-    def __init__(self, target: str, timeout: float = 1.0, criteria: Criteria | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        timeout: float = 1.0,
+        criteria: Criteria | None = None,
+        tls: TlsConfig | None = None,
+    ) -> None:
         self.target = target
         self.timeout = timeout
         self.criteria = criteria
+        self.tls = tls
         self._client: HatClient | None = None
         # A call that outlived its deadline may still run while the next one connects.
         self._lock = threading.Lock()
@@ -65,7 +75,7 @@ class GrpcPlayer:
                 # Imported here so that the engine works without the gRPC client library.
                 from hatbot.client import HatClient
 
-                self._client = HatClient(self.target, timeout=self.timeout)
+                self._client = HatClient(self.target, timeout=self.timeout, tls=self.tls)
             return self._client
 
     def explain(self, word: str, n_words: int) -> list[str]:
@@ -95,11 +105,15 @@ class GrpcPlayer:
 
 
 class RestPlayer:
-    """A player speaking the original game's REST protocol at ``url``."""
+    """A player speaking the original game's REST protocol at ``url``; an ``https://`` URL
+    with ``tls`` trusts its CA and presents its client certificate."""
 
-    def __init__(self, url: str, timeout: float = 1.0) -> None:
+    def __init__(self, url: str, timeout: float = 1.0, tls: TlsConfig | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self._ssl_context: ssl.SSLContext | None = None
+        if tls is not None and self.url.startswith("https://"):
+            self._ssl_context = tls.ssl_context()
 
     def explain(self, word: str, n_words: int) -> list[str]:
         """``GET {url}/explain?word=W&n_words=N``."""
@@ -112,7 +126,9 @@ class RestPlayer:
     def _get(self, path: str, query: list[tuple[str, str]]) -> list[str]:
         url = f"{self.url}/{path}?{urllib.parse.urlencode(query)}"
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+            with urllib.request.urlopen(
+                url, timeout=self.timeout, context=self._ssl_context
+            ) as response:
                 body = response.read()
         except TimeoutError as exc:
             raise PlayerTimeoutError(f"no answer from {url} in {self.timeout} s") from exc
@@ -144,15 +160,22 @@ def load_object(spec: str) -> Player:
 PYTHON_PREFIX = "py:"
 
 
-def make_player(target: str, timeout: float = 1.0, criteria: Criteria | None = None) -> Player:
+def make_player(
+    target: str,
+    timeout: float = 1.0,
+    criteria: Criteria | None = None,
+    tls: TlsConfig | None = None,
+) -> Player:
     """The player at ``target``.
 
     ``http://...`` or ``https://...``: the original REST protocol; ``py:module:attr``: a Python
     object in this process (a ``py:`` prefix because ``module:attr`` reads like gRPC's
-    ``host:port`` and ``unix:path``); anything else: a gRPC target, told the ``criteria``.
+    ``host:port`` and ``unix:path``); anything else: a gRPC target (one address, several
+    separated by commas, or a ``dns:///`` name), told the ``criteria``. ``tls`` is used for
+    gRPC targets and ``https://`` URLs.
     """
     if target.startswith(("http://", "https://")):
-        return RestPlayer(target, timeout)
+        return RestPlayer(target, timeout, tls)
     if target.startswith(PYTHON_PREFIX):
         return load_object(target.removeprefix(PYTHON_PREFIX))
-    return GrpcPlayer(target, timeout, criteria)
+    return GrpcPlayer(target, timeout, criteria, tls)

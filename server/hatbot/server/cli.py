@@ -9,9 +9,13 @@ import sys
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hatbot import arguments
 from hatbot.models.cli import server_extra_missing
+
+if TYPE_CHECKING:
+    from hatbot.server.credentials import ServerTls
 
 
 def precompute(model_dir: Path, workers: int) -> list[str]:
@@ -95,6 +99,21 @@ def register(
         help="close client connections after this long, so that L4 balancers rebalance",
     )
     serve.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="serve gRPC and HTTP over TLS with this PEM certificate chain (needs --tls-key)",
+    )
+    serve.add_argument(
+        "--tls-key", type=Path, metavar="FILE", help="the PEM private key of --tls-cert"
+    )
+    serve.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        metavar="FILE",
+        help="mutual TLS: refuse clients without a certificate signed by a CA in this PEM file",
+    )
+    serve.add_argument(
         "--metrics-port",
         type=arguments.port,
         metavar="PORT",
@@ -113,6 +132,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         from hatbot.models.store import MANIFEST, default_model_dir
         from hatbot.models.train import DEFAULT_EXTRA_VIEWS, train
+        from hatbot.server import credentials
         from hatbot.server.app import serve
         from hatbot.server.logs import use_json_logs
         from hatbot.server.ports import PortInUseError
@@ -125,6 +145,11 @@ def _serve(args: argparse.Namespace) -> int:
     if args.poll is not None and args.model_root is None:
         print("hatbot serve: --poll needs --model-root", file=sys.stderr)
         return 2
+    try:
+        tls = _tls(args)
+    except ValueError as error:  # credentials.PemError: a file; else a missing option
+        print(f"hatbot serve: {error}", file=sys.stderr)
+        return 1 if isinstance(error, credentials.PemError) else 2
     prepare: Callable[[], object] | None = None
     if args.model_root is not None:
         if not args.model_root.is_dir():
@@ -159,6 +184,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
         max_connection_age=args.max_connection_age,
         access_log=args.log_format == "json",
+        tls=tls,
     )
     try:
         return serve(
@@ -172,3 +198,19 @@ def _serve(args: argparse.Namespace) -> int:
     except (PortInUseError, ServeError) as error:
         print(f"hatbot serve: {error}", file=sys.stderr)
         return 1
+
+
+def _tls(args: argparse.Namespace) -> ServerTls | None:
+    """The server's TLS files, checked; None without --tls-cert."""
+    from hatbot.server import credentials
+
+    if args.tls_cert is None:
+        if args.tls_key is not None or args.tls_client_ca is not None:
+            given = "--tls-key" if args.tls_key is not None else "--tls-client-ca"
+            raise ValueError(f"{given} needs --tls-cert")
+        return None
+    if args.tls_key is None:
+        raise ValueError("--tls-cert needs --tls-key")
+    tls = credentials.ServerTls(args.tls_cert, args.tls_key, args.tls_client_ca)
+    credentials.check(tls)
+    return tls

@@ -18,7 +18,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from hatbot.client import channels
 from hatbot.closing import Closing
+from hatbot.tls import TlsConfig
 
 SERVICE_NAME = "hatbot.v1.HatService"
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -27,9 +29,12 @@ _ALL_SERVING = re.compile(r"serving model \S+ from .* in \d+ worker")
 _LISTENING = re.compile(r"\b(http |metrics )?listening on (\S+):(\d+)")
 
 
-def health_status(address: str, service: str = "", timeout: float = 2.0) -> int | None:
-    """The health Check status of ``service`` at ``address``; None when the call fails."""
-    with grpc.insecure_channel(address) as channel:
+def health_status(
+    address: str, service: str = "", timeout: float = 2.0, tls: TlsConfig | None = None
+) -> int | None:
+    """The health Check status of ``service`` at ``address`` (over TLS with ``tls``); None
+    when the call fails."""
+    with channels.open_channel(channels.channel_spec(address, False, tls)) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
             response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
@@ -42,12 +47,15 @@ class ServerProcess(Closing):
     """A ``python -m hatbot.cli serve`` child on 127.0.0.1 and free ports (``--port 0``).
 
     Started at construction; ``extra`` are more ``serve`` arguments (``"--http-port", "0"``
-    for the REST side; with ``model_dir`` None, say ``"--model-root", ROOT``). A thread keeps
-    the child's log lines in :attr:`lines` and learns the ports from its ``listening on`` lines.
-    As a context manager it waits for SERVING on entry and stops the child with SIGTERM on exit.
+    for the REST side; with ``model_dir`` None, say ``"--model-root", ROOT``). A server
+    started with ``--tls-cert`` needs ``tls``, how to reach it (the CA that signed its
+    certificate, and a client certificate under mutual TLS): the health checks use it and
+    :attr:`http_url` is ``https://``. A thread keeps the child's log lines in :attr:`lines`
+    and learns the ports from its ``listening on`` lines. As a context manager it waits for
+    SERVING on entry and stops the child with SIGTERM on exit.
     """
 
-    def __init__(self, model_dir: Path | None, *extra: str) -> None:
+    def __init__(self, model_dir: Path | None, *extra: str, tls: TlsConfig | None = None) -> None:
         command = [sys.executable, "-m", "hatbot.cli", "serve"]
         if model_dir is not None:
             command += ["--model", str(model_dir)]
@@ -61,6 +69,7 @@ class ServerProcess(Closing):
             text=True,
             start_new_session=True,
         )
+        self.tls = tls
         self.lines: list[str] = []
         self.address: str | None = None
         self.http_url: str | None = None
@@ -76,7 +85,8 @@ class ServerProcess(Closing):
                 self.lines.append(line)
                 match = _LISTENING.search(line)
                 if match and match[1] == "http " and self.http_url is None:
-                    self.http_url = f"http://{match[2]}:{match[3]}"
+                    scheme = "http" if self.tls is None else "https"
+                    self.http_url = f"{scheme}://{match[2]}:{match[3]}"
                 elif match and match[1] == "metrics " and self.metrics_url is None:
                     self.metrics_url = f"http://{match[2]}:{match[3]}/metrics"
                 elif match and not match[1] and self.address is None:
@@ -113,7 +123,7 @@ class ServerProcess(Closing):
         return self._wait_announced("address", timeout)
 
     def wait_http(self, timeout: float = WAIT_SECONDS) -> str:
-        """The ``http://host:port`` of the REST side (started with ``--http-port``)."""
+        """The ``http(s)://host:port`` of the REST side (started with ``--http-port``)."""
         return self._wait_announced("http_url", timeout)
 
     def wait_metrics(self, timeout: float = WAIT_SECONDS) -> str:
@@ -126,7 +136,7 @@ class ServerProcess(Closing):
         deadline = time.monotonic() + timeout
         seen = None
         while time.monotonic() < deadline:
-            seen = health_status(address, service)
+            seen = health_status(address, service, tls=self.tls)
             if seen == status:
                 return address
             if self.proc.poll() is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -100,7 +101,8 @@ class HttpFrontEnd:
     ``get_answerer`` returns the current answerer, or None while the model is loading (then
     every request is 503). Answers count against ``in_flight`` with the gRPC calls; beyond
     its bound a request is 429 at once. ``reuse_port`` lets worker processes share the port;
-    ``observer`` records every request (method ``GET /PATH``, code the HTTP status).
+    ``observer`` records every request (method ``GET /PATH``, code the HTTP status);
+    ``ssl_context`` serves HTTPS (see :mod:`hatbot.server.credentials`).
     """
 
     def __init__(
@@ -111,6 +113,7 @@ class HttpFrontEnd:
         in_flight: InFlight | None = None,
         reuse_port: bool = False,
         observer: CallObserver | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._get_answerer = get_answerer
         self._host = host
@@ -118,6 +121,7 @@ class HttpFrontEnd:
         self._in_flight = in_flight
         self._reuse_port = reuse_port
         self._observer = observer
+        self._ssl_context = ssl_context
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -136,7 +140,11 @@ class HttpFrontEnd:
             thread.join()
             raise
         self._loop, self._thread = loop, thread
-        log.info("http listening on %s:%d", self._host, port)
+        context = self._ssl_context
+        with_tls = "" if context is None else " with TLS"
+        if context is not None and context.verify_mode == ssl.CERT_REQUIRED:
+            with_tls = " with mutual TLS"
+        log.info("http listening on %s:%d%s", self._host, port, with_tls)
         return port
 
     def stop(self, grace: float) -> None:
@@ -174,7 +182,13 @@ class HttpFrontEnd:
         # No access log: the gRPC side does not log every call either.
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self._host, self._port, reuse_port=self._reuse_port or None)
+        site = web.TCPSite(
+            runner,
+            self._host,
+            self._port,
+            reuse_port=self._reuse_port or None,
+            ssl_context=self._ssl_context,
+        )
         try:
             await site.start()
         except BaseException:

@@ -31,6 +31,7 @@ from grpc_reflection.v1alpha import reflection
 from threadpoolctl import threadpool_limits
 
 from hatbot.rules import Criteria
+from hatbot.server import credentials
 from hatbot.server.admission import AdmissionInterceptor, InFlight
 from hatbot.server.health import SERVICE_NAME, SERVING, HealthServicer
 from hatbot.server.metrics import Metrics
@@ -61,6 +62,7 @@ class WorkerSettings:
     max_in_flight: int = 32
     max_connection_age: float = 300.0
     access_log: bool = False
+    tls: credentials.ServerTls | None = None
 
     @property
     def threads(self) -> int:
@@ -159,13 +161,24 @@ class Worker:
             (SERVICE_NAME, HEALTH_SERVICE, reflection.SERVICE_NAME), server
         )
         address = f"[{settings.host}]" if ":" in settings.host else settings.host
+        tls = settings.tls
+        ssl_context = None
         try:
-            server.add_insecure_port(f"{address}:{settings.port}")
+            if tls is None:
+                server.add_insecure_port(f"{address}:{settings.port}")
+            else:
+                tls_credentials = credentials.ServerCredentials(tls)
+                server.add_secure_port(f"{address}:{settings.port}", tls_credentials.grpc())
+                ssl_context = tls_credentials.ssl_context()
+        except credentials.PemError as error:  # a file changed since the server checked it
+            self.send({"failed": "", "error": str(error)})
+            return 1
         except RuntimeError as error:
             self.send({"failed": "", "error": f"cannot bind {address}:{settings.port}: {error}"})
             return 1
         server.start()
-        log.info("worker %d: listening on %s:%d", self.number, address, settings.port)
+        with_tls = "" if tls is None else f" with {tls.description}"
+        log.info("worker %d: listening on %s:%d%s", self.number, address, settings.port, with_tls)
         http = None
         if settings.http_port is not None:
             http = HttpFrontEnd(
@@ -175,6 +188,7 @@ class Worker:
                 self.in_flight,
                 reuse_port=True,
                 observer=self.observer,
+                ssl_context=ssl_context,
             )
             try:
                 http.start()
