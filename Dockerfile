@@ -74,9 +74,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001
 EXPOSE 50051 8080
+STOPSIGNAL SIGTERM
 # Served with --tls-cert, the check needs -e HATBOT_TLS_CA=... (and HATBOT_TLS_CERT and
 # HATBOT_TLS_KEY under --tls-client-ca); see the README's TLS section.
-STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD ["hatbot", "health", "--addr", "127.0.0.1:50051"]
 # Exec form: the server is PID 1 and gets SIGTERM itself. Arguments after the image name are
