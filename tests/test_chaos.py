@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from hatbot.client import HatClient, HatError
 from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
 
 if TYPE_CHECKING:
@@ -92,4 +93,51 @@ def test_sigterm_under_load_completes_every_call_accepted_before_it(
     print(
         f"SIGTERM under load: {len(before)} calls before the signal, 0 failed; "
         f"{len(after)} after it ({sum(c.code == 'OK' for c in after)} OK)"
+    )
+
+
+def test_sigterm_to_one_of_two_replicas_fails_no_call(
+    tiny_model: Path, server_factory: StartServer
+) -> None:
+    """Chaos (b), two replicas behind the health-checking, round-robin HatClient: the one
+    told to stop reports NOT_SERVING at once, keeps answering for its drain delay while the
+    client moves its calls to the other, then stops; no call fails."""
+    replicas = [
+        server_factory(tiny_model, "--workers", "1", "--drain-delay", "1", "--grace", "2")
+        for _ in range(2)
+    ]
+    addresses = [replica.wait_serving() for replica in replicas]
+    calls: list[str] = []
+    stop = threading.Event()
+
+    def caller(hat: HatClient) -> None:
+        for _ in range(MAX_CALLS):
+            if stop.is_set():
+                return
+            try:
+                hat.guess(["lake", "boat"], 5)
+                calls.append("OK")
+            except HatError as error:
+                calls.append(f"{error.code.name}: {error.details}")
+
+    with HatClient(addresses, timeout=1.0) as hat:
+        threads = [threading.Thread(target=caller, args=(hat,)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(1.0)
+            made_before = len(calls)
+            replicas[0].proc.send_signal(signal.SIGTERM)
+            assert replicas[0].proc.wait(WAIT) == 0, replicas[0].log
+            time.sleep(0.5)  # the survivor carries on alone
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(WAIT)
+    failed = [call for call in calls if call != "OK"]
+    assert failed == [], failed[:5]
+    assert len(calls) > made_before > 100
+    print(
+        f"SIGTERM to one of two replicas: {len(calls)} calls ({made_before} before the "
+        "signal), 0 failed"
     )
