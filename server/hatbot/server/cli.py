@@ -56,8 +56,9 @@ def register(
     serve.add_argument(
         "--workers",
         type=arguments.positive_int,
-        default=os.cpu_count() or 1,
-        help="worker processes sharing the port, one core each (default: the number of cores)",
+        default=len(os.sched_getaffinity(0)),
+        help="worker processes sharing the port, one core each (default: the cores this "
+        "process may run on; in a container with a CPU limit, set it to the limit)",
     )
     serve.add_argument(
         "--max-in-flight",
