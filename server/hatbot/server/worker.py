@@ -38,9 +38,8 @@ from hatbot.server.metrics import Metrics
 from hatbot.server.model import WordModel
 from hatbot.server.observe import CallObserver, ObservingInterceptor
 from hatbot.server.rest import HttpFrontEnd
-from hatbot.server.service import Answerer, HatService
+from hatbot.server.service import Answerer, HatService, add_hat_service
 from hatbot.server.strategy import make_strategy
-from hatbot.v1 import hatbot_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +154,7 @@ class Worker:
             interceptors=interceptors,
             options=grpc_options(settings),
         )
-        hatbot_pb2_grpc.add_HatServiceServicer_to_server(self.hat, server)
+        add_hat_service(self.hat, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, HEALTH_SERVICE, reflection.SERVICE_NAME), server
