@@ -6,7 +6,10 @@
 ``n_words`` is required, as the original protocol always sends it and gRPC has no default
 either. A missing, repeated or invalid parameter is 400 and every error body is
 ``{"error": MESSAGE}`` whose message starts with the parameter's name, as over gRPC; beyond
-the worker's in-flight bound a request is 429 with ``Retry-After``.
+the worker's in-flight bound a request is 429 with ``Retry-After``. A request aiohttp cannot
+parse (a malformed request line or header, a line over 8,190 bytes, more than 128 headers) is
+aiohttp's 400 with a plain-text reason, logged at DEBUG only: it is the client's error. So is
+an HTTP version other than 1.0 and 1.1, which aiohttp's parser lets through.
 
 aiohttp runs its own event loop in a background thread; the answers run in that loop's
 default executor so requests stay concurrent.
@@ -21,8 +24,10 @@ import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from aiohttp import web
+from aiohttp import HttpVersion10, HttpVersion11, web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiMapping
 
 from hatbot.server import validation
@@ -75,6 +80,28 @@ def _criteria(query: MultiMapping[str]) -> int:
             "criteria", f"must be soft or hard, got {text[:20]!r}"
         )
     return _CRITERIA[text]
+
+
+@web.middleware
+async def _http_1(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse what aiohttp's parser takes for HTTP/0.9 (no version) or HTTP/2 on a text line."""
+    if request.version in (HttpVersion10, HttpVersion11):
+        return await handler(request)
+    major, minor = request.version
+    response = _error(400, f"version: must be HTTP/1.0 or HTTP/1.1, got HTTP/{major}.{minor}")
+    response.force_close()
+    return response
+
+
+class _ProtocolLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server log, except that a request aiohttp cannot parse (a client's error,
+    answered 400) is one DEBUG line instead of an ERROR with a traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            self.debug(f"{msg}: %r", *args, exc_info.message)
+        else:
+            super().exception(msg, *args, exc_info=exc_info, **kwargs)
 
 
 @web.middleware
@@ -175,12 +202,13 @@ class HttpFrontEnd:
             loop.close()
 
     async def _start(self) -> int:
-        app = web.Application(middlewares=[self._observed, _json_errors])
+        app = web.Application(middlewares=[self._observed, _http_1, _json_errors])
         app.router.add_get("/", self._status)
         app.router.add_get("/explain", self._explain)
         app.router.add_get("/guess", self._guess)
         # No access log: the gRPC side does not log every call either.
-        runner = web.AppRunner(app, access_log=None)
+        protocol_log = _ProtocolLog(logging.getLogger("aiohttp.server"))
+        runner = web.AppRunner(app, access_log=None, logger=protocol_log)
         await runner.setup()
         site = web.TCPSite(
             runner,
