@@ -17,7 +17,8 @@ After each part the server is still SERVING from the same worker processes, has 
 error, and their resident memory is flat (see :data:`RSS_MARGIN_KIB`).
 
 Hypothesis draws batches of requests from a fixed seed, a fixed number of examples, without a
-database and without shrinking (a failure lists its requests); each batch is sent at once.
+database and without shrinking (a failure lists its requests); they are sent as they are drawn,
+``IN_FLIGHT`` at a time, and each answer is checked as it arrives.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ REST_REQUESTS = 5_000
 BATCH = 25  # requests per hypothesis example
 WARM_UP_BATCHES = 40
 IN_FLIGHT = 24  # requests sent at once: below each worker's in-flight bound (32)
-#: Growth allowed per worker after the warm-up, about twice the most measured (1.7 MiB): the
+#: Growth allowed per worker after the warm-up, twice the most measured (under 2 MiB): the
 #: server's bounded caches go on filling with the fuzz's unique hints (Guess prefixes, 4,096
 #: entries; Snowball stems, 65,536). Each worker gets about half the requests, so a leak of
 #: 1 KiB per gRPC call or 2 KiB per REST request fails.
@@ -415,6 +416,27 @@ class GrpcSender:
     def close(self) -> None:
         for channel in self.channels:
             channel.close()
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [(b"\xff", "Wire format was corrupt"), (b"\x0a\x02\xff\xfe", "String field had bad UTF-8")],
+)
+def test_bytes_that_are_not_a_message_are_invalid_argument(
+    server: ServerProcess, payload: bytes, reason: str
+) -> None:
+    with grpc.insecure_channel(server.wait_listening()) as channel:
+        for name, request_type in REQUESTS.items():
+            if name == "GetModelInfo" and payload.startswith(b"\x0a"):
+                continue  # an unknown field there: a valid GetModelInfoRequest
+            call = channel.unary_unary(f"/{HAT.full_name}/{name}", None, None)
+            with pytest.raises(grpc.RpcError) as raised:
+                call(payload, timeout=10)
+            error: Any = raised.value
+            assert error.code() == INVALID_ARGUMENT
+            full_name = request_type.DESCRIPTOR.full_name
+            assert error.details() == f"request: not a valid {full_name} message ({reason})"
+            assert grpc_problem(GrpcCall(name, payload), error) is None  # and its field violation
 
 
 def test_grpc_fuzz_gets_only_ok_invalid_argument_or_resource_exhausted(
