@@ -63,7 +63,7 @@ def register(
     serve.add_argument(
         "--max-in-flight",
         type=arguments.positive_int,
-        default=32,
+        default=8,
         metavar="N",
         help="calls each worker accepts at once; more get RESOURCE_EXHAUSTED (HTTP 429) at once",
     )

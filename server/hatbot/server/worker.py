@@ -58,7 +58,7 @@ class WorkerSettings:
     criteria: Criteria = "soft"
     grace: float = 5.0
     drain_delay: float = 0.25
-    max_in_flight: int = 32
+    max_in_flight: int = 8
     max_connection_age: float = 300.0
     access_log: bool = False
     tls: credentials.ServerTls | None = None
