@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar
 
 import grpc
-from grpc_health.v1 import health_pb2_grpc
 
 from hatbot.client import calls, channels
 from hatbot.client.calls import ModelInfo
 from hatbot.rules import Criteria
 from hatbot.tls import TlsConfig
-from hatbot.v1 import hatbot_pb2_grpc
 
 T = TypeVar("T")
 
@@ -38,10 +36,7 @@ class AsyncHatClient:
     ) -> None:
         self.timeout = calls.check_client(timeout, retries)
         self._channel = channels.open_aio_channel(channels.channel_spec(target, retries, tls))
-        self._stubs: dict[str, Any] = {
-            "hat": hatbot_pb2_grpc.HatServiceStub(self._channel),
-            "health": health_pb2_grpc.HealthStub(self._channel),
-        }
+        self._stubs = calls.stubs(self._channel)
         self._closed = False
 
     async def close(self) -> None:

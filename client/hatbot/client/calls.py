@@ -16,10 +16,10 @@ from typing import Any, Generic, TypeVar, cast
 import grpc
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-from hatbot.v1 import hatbot_pb2
+from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
 
 T = TypeVar("T")
 SERVICE_NAME = "hatbot.v1.HatService"
@@ -53,6 +53,14 @@ class HatError(Exception):
         self.code = code
         self.details = details
         self.field_violations = field_violations
+
+
+def stubs(channel: grpc.Channel | grpc.aio.Channel) -> dict[str, Any]:
+    """The stubs a :class:`Call` names (``Call.stub``), on ``channel``."""
+    return {
+        "hat": hatbot_pb2_grpc.HatServiceStub(channel),
+        "health": health_pb2_grpc.HealthStub(channel),
+    }
 
 
 def invalid_argument(field: str, problem: str) -> HatError:

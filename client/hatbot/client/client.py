@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
-from grpc_health.v1 import health_pb2_grpc
 
 from hatbot.client import calls, channels
 from hatbot.client.calls import HatError, ModelInfo
 from hatbot.closing import Closing
 from hatbot.rules import Criteria
 from hatbot.tls import TlsConfig
-from hatbot.v1 import hatbot_pb2_grpc
 
 T = TypeVar("T")
 
@@ -46,10 +44,7 @@ class HatClient(Closing):
     ) -> None:
         self.timeout = calls.check_client(timeout, retries)
         self._channel = channels.open_channel(channels.channel_spec(target, retries, tls))
-        self._stubs: dict[str, Any] = {
-            "hat": hatbot_pb2_grpc.HatServiceStub(self._channel),
-            "health": health_pb2_grpc.HealthStub(self._channel),
-        }
+        self._stubs = calls.stubs(self._channel)
         self._closed = False
 
     def close(self) -> None:
