@@ -63,6 +63,7 @@ import grpc
 from gensim.models import KeyedVectors
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from hatbot import arguments
 from hatbot.closing import Closing
 from hatbot.game.summary import percentile
 from hatbot.models import neighbours, store
@@ -495,24 +496,6 @@ def report(args: argparse.Namespace, versions: list[str], sections: list[str]) -
     return "\n".join(header) + "\n\n" + "\n\n".join(sections) + "\n"
 
 
-def _positive(kind: Callable[[str], float]) -> Callable[[str], Any]:
-    def parse(text: str) -> float:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names the type in its error messages
-    return parse
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
-    return value
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The arguments, checked; ``model`` defaults to ``serve`` and ``extra`` holds the server's."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -530,15 +513,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help=", ".join(KINDS),
     )
     parser.add_argument(
-        "--concurrency", nargs="+", type=_positive(int), default=[1, 8, 32, 128], metavar="N"
+        "--concurrency",
+        nargs="+",
+        type=arguments.positive_int,
+        default=[1, 8, 32, 128],
+        metavar="N",
     )
-    parser.add_argument("--duration", type=_positive(float), default=10.0, help="seconds")
-    parser.add_argument("--warmup", type=_non_negative, default=2.0, help="seconds")
-    parser.add_argument("--deadline", type=_positive(float), default=1.0, help="seconds")
-    parser.add_argument("--channels", type=_positive(int), default=8)
+    parser.add_argument("--duration", type=arguments.positive_seconds, default=10.0, help="seconds")
+    parser.add_argument("--warmup", type=arguments.seconds, default=2.0, help="seconds")
+    parser.add_argument("--deadline", type=arguments.positive_seconds, default=1.0, help="seconds")
+    parser.add_argument("--channels", type=arguments.positive_int, default=8)
     parser.add_argument(
         "--shed-backoff",
-        type=_non_negative,
+        type=arguments.seconds,
         default=0.0,
         metavar="S",
         help="seconds (jittered x0.5-1.5) a caller waits after RESOURCE_EXHAUSTED, as the "
@@ -547,8 +534,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the Markdown report here")
     parser.add_argument("--dump-requests", type=Path, metavar="FILE", help="JSON lines")
-    parser.add_argument("--compare-workers", nargs="+", type=_positive(int), metavar="N")
-    parser.add_argument("--cold-start", type=_positive(int), metavar="N")
+    parser.add_argument("--compare-workers", nargs="+", type=arguments.positive_int, metavar="N")
+    parser.add_argument("--cold-start", type=arguments.positive_int, metavar="N")
     args = parser.parse_args(argv)
     if args.addr is not None:
         host, _, port = args.addr.rpartition(":")

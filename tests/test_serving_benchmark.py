@@ -127,7 +127,7 @@ def test_unseen_tuples_run_out_with_an_error(serving: ModuleType) -> None:
         (["--addr", "nowhere"], "--addr: must be HOST:PORT"),
         (["--serve", "{model}", "--addr", "127.0.0.1:1"], "not allowed with argument"),
         (["--serve", "{missing}"], "--serve: not a model directory"),
-        (["--serve", "{model}", "--duration", "0"], "--duration: must be positive"),
+        (["--serve", "{model}", "--duration", "0"], "--duration: must be more than 0 seconds"),
         (["--addr", "127.0.0.1:1", "--model", "{model}", "--cold-start", "2"],
          "--cold-start: needs --serve"),
         (["--serve", "{model}", "--compare-workers", "1", "2", "--server-args=--workers 3"],

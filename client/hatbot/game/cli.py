@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
+from hatbot import arguments
 from hatbot.client.cli import add_tls_arguments, tls_config
 from hatbot.game.engine import GameResult, play_game
 from hatbot.game.load import GameLogError, load_game
@@ -55,21 +56,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--criteria", choices=("soft", "hard"), default="soft")
     parser.add_argument(
         "--n-explain",
-        type=_positive_int,
+        type=arguments.positive_int,
         default=5,
         metavar="N",
         help="hints shown per word (default: 5)",
     )
     parser.add_argument(
         "--n-guess",
-        type=_positive_int,
+        type=arguments.positive_int,
         default=5,
         metavar="N",
         help="guesses judged per call (default: 5)",
     )
     parser.add_argument(
         "--rounds",
-        type=_positive_int,
+        type=arguments.positive_int,
         default=1,
         metavar="N",
         help="rounds; each player explains one word a round (default: 1)",
@@ -88,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=arguments.positive_seconds,
         default=1.0,
         metavar="S",
         help="seconds each call to a player may take (default: 1)",
@@ -242,23 +243,3 @@ def _player(text: str) -> tuple[str, str]:
     if not sep or not name or not target:
         raise argparse.ArgumentTypeError(f"expected NAME=TARGET, got {text!r}")
     return name, target
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
