@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 import grpc
 import pytest
+from components import missing
 from conftest import ROOT, feed_fifo, fifo_model, load_script, train_tiny
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -85,10 +86,8 @@ def image(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config)
     build.sh's own lines (what it reused, build times, image size) go to the terminal.
     """
     reason = missing_requirement()
-    if reason and os.environ.get("CI") == "true":
-        pytest.fail(f"container tests {reason}")
     if reason:
-        pytest.skip(f"container tests {reason}")
+        missing(f"container tests {reason}")
     log = tmp_path_factory.mktemp("image") / "build.log"
     with log.open("w") as out:
         result = subprocess.run(
