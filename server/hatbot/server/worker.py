@@ -49,19 +49,20 @@ MAX_MESSAGE_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    """What every worker process of one server is started with."""
+    """What every worker process of one server is started with (the defaults are
+    ``hatbot serve``'s, in :mod:`hatbot.server.cli`)."""
 
     host: str
     port: int
     http_port: int | None
-    strategy: str = "default"
-    criteria: Criteria = "soft"
-    grace: float = 5.0
-    drain_delay: float = 0.25
-    max_in_flight: int = 8
-    max_connection_age: float = 300.0
-    access_log: bool = False
-    tls: credentials.ServerTls | None = None
+    strategy: str
+    criteria: Criteria
+    grace: float
+    drain_delay: float
+    max_in_flight: int
+    max_connection_age: float
+    access_log: bool
+    tls: credentials.ServerTls | None
 
     @property
     def threads(self) -> int:
