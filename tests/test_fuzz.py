@@ -61,9 +61,8 @@ GRPC_CALLS = 10_000
 REST_REQUESTS = 5_000
 BATCH = 25  # requests per hypothesis example
 WARM_UP_BATCHES = 40
-MAX_IN_FLIGHT = (
-    32  # each worker's bound, set for this server: the fuzz checks answers, not shedding
-)
+#: Each worker's in-flight bound, set for this server: the fuzz checks answers, not shedding.
+MAX_IN_FLIGHT = 32
 IN_FLIGHT = 24  # requests sent at once: below MAX_IN_FLIGHT, even when one worker gets them all
 #: Growth allowed per worker after the warm-up, twice the most measured (under 2 MiB): the
 #: server's bounded caches go on filling with the fuzz's unique hints (Guess prefixes, 4,096
@@ -97,8 +96,14 @@ def server(tiny_model: Path) -> Iterator[ServerProcess]:
     per worker over the 5,000 REST requests, against 1 MiB with the threshold fixed).
     """
     extra = (
-        *("--http-port", "0", "--workers", str(WORKERS), "--grace", "1"),
-        *("--max-in-flight", str(MAX_IN_FLIGHT)),
+        "--http-port",
+        "0",
+        "--workers",
+        str(WORKERS),
+        "--grace",
+        "1",
+        "--max-in-flight",
+        str(MAX_IN_FLIGHT),
     )
     with pytest.MonkeyPatch.context() as env:
         env.setenv("MALLOC_MMAP_THRESHOLD_", str(64 * 1024))
