@@ -27,8 +27,14 @@ access = logging.getLogger("hatbot.access")
 
 
 def unary_handler(behaviour: Callable[[Any, grpc.ServicerContext], Any], like: Handler) -> Handler:
-    """A unary handler running ``behaviour`` with the (de)serializers of ``like``."""
-    return grpc.unary_unary_rpc_method_handler(
+    """A handler of ``like``'s kind (unary response; unary or streamed request) running
+    ``behaviour`` with the (de)serializers of ``like``."""
+    make = (
+        grpc.stream_unary_rpc_method_handler
+        if like.request_streaming
+        else grpc.unary_unary_rpc_method_handler
+    )
+    return make(
         behaviour,
         request_deserializer=like.request_deserializer,
         response_serializer=like.response_serializer,
@@ -82,7 +88,8 @@ def answered_version(response: object) -> str:
 
 
 class ObservingInterceptor(Interceptor):
-    """Records every unary call through ``observer`` (streams, such as health Watch, pass)."""
+    """Records every call with a unary response through ``observer`` (response streams, such
+    as health Watch, pass)."""
 
     def __init__(self, observer: CallObserver) -> None:
         self._observer = observer
@@ -93,13 +100,13 @@ class ObservingInterceptor(Interceptor):
         details: grpc.HandlerCallDetails,
     ) -> Handler | None:
         handler = continuation(details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None or handler.response_streaming:
             return handler
         return _observed(handler, details.method, self._observer)
 
 
 def _observed(handler: Handler, method: str, observer: CallObserver) -> Handler:
-    inner = handler.unary_unary
+    inner = handler.unary_unary or handler.stream_unary
     assert inner is not None
 
     def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
