@@ -119,7 +119,7 @@ class Guesser:
         scores = total + self._prior
         limit = min(len(self._representative["hard"]), 8 * n_words + 40)
         representative = self._representative[criteria]
-        count = min(len(scores), 2 * limit)
+        count = min(len(scores), 4 * n_words + 12)
         while True:
             if count < len(scores):
                 top = np.argpartition(scores, len(scores) - count)[len(scores) - count :]
