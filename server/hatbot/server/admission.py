@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from hatbot.server.observe import CallObserver, Handler, Interceptor, unary_handler
+from hatbot.server.observe import CallObserver, Handler, Interceptor, handler_like
 
 OVERLOADED = "the server is at its in-flight limit; retry after a short backoff, or elsewhere"
 EXPIRED = "the call's deadline passed before it could start"
@@ -99,4 +99,4 @@ def _bounded(handler: Handler, place: Place, method: str, observer: CallObserver
         finally:
             place.release()
 
-    return unary_handler(behaviour, handler)
+    return handler_like(behaviour, handler)

@@ -26,7 +26,7 @@ else:
 access = logging.getLogger("hatbot.access")
 
 
-def unary_handler(behaviour: Callable[[Any, grpc.ServicerContext], Any], like: Handler) -> Handler:
+def handler_like(behaviour: Callable[[Any, grpc.ServicerContext], Any], like: Handler) -> Handler:
     """A handler of ``like``'s kind (unary response; unary or streamed request) running
     ``behaviour`` with the (de)serializers of ``like``."""
     make = (
@@ -128,4 +128,4 @@ def _observed(handler: Handler, method: str, observer: CallObserver) -> Handler:
                 answered_version(response),
             )
 
-    return unary_handler(behaviour, handler)
+    return handler_like(behaviour, handler)
