@@ -20,7 +20,7 @@ ARG ANNOY_MARCH=x86-64-v2
 ARG ANNOY_COMPILER_ARGS=-D_CRT_SECURE_NO_WARNINGS,-fpermissive,-march=${ANNOY_MARCH},-O3,-ffast-math,-fno-associative-math,-DANNOYLIB_MULTITHREADED_BUILD,-std=c++14
 
 FROM ${PYTHON_IMAGE} AS build
-# annoy ships as source only and needs a C++ compiler.
+# annoy ships as source only and needs a C++ compiler; hatbot's ranking extension, a C one.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ \
     && rm -rf /var/lib/apt/lists/*
@@ -45,7 +45,7 @@ c['options.extras_require']['server'])" > requirements.txt \
     && echo "${ANNOY_COMPILER_ARGS}" > /opt/hatbot/annoy-compiler-args
 # README.md stays out of the context, so that a change of documentation does not retrain the
 # model; setup.cfg's long_description reads an empty one.
-COPY pyproject.toml ./
+COPY pyproject.toml setup.py ./
 COPY client client
 COPY server server
 COPY models models
@@ -54,6 +54,7 @@ RUN --mount=type=secret,id=ca-certificates,target=/run/secrets/ca-certificates.c
         export PIP_CERT=/run/secrets/ca-certificates.crt; fi \
     && touch README.md \
     && /opt/venv/bin/pip install --quiet --no-deps . \
+    && /opt/venv/bin/python -c "import hatbot.server._ranking" \
     && /opt/venv/bin/pip check \
     && /opt/venv/bin/pip uninstall --quiet --yes setuptools pip
 # The default model comes from English text shipped inside gensim: nothing is downloaded.

@@ -9,13 +9,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from hatbot import rules
 from hatbot.rules import Criteria
 from hatbot.server.scores import HintScores, Scores
 from hatbot.server.tables import Candidates
 
+try:
+    from hatbot.server import _ranking
+except ImportError as error:  # an install without a C compiler: setup.py builds it optionally
+    raise ImportError(
+        "hatbot.server._ranking, the guesser's compiled ranking, is not built: install a C "
+        "compiler and Python's headers (apt-get install gcc python3-dev), then reinstall hatbot"
+    ) from error
+
 _CACHED_GUESSES = 4096
+Row = npt.NDArray[np.int16] | npt.NDArray[np.float32]  # a hint's scores: stored or live
 
 
 def possible(word: str, hint: str, criteria: Criteria) -> bool:
@@ -56,6 +66,8 @@ class Guesser:
         self.scores = scores
         self.params = params or GuesserParams()
         self._prior = (self.params.frequency_prior * candidates.log_counts).astype(np.float32)
+        self._group = np.ascontiguousarray(candidates.group, dtype=np.int64)
+        self._groups: list[int] = candidates.group.tolist()
         self._representative: dict[Criteria, list[int]] = {
             "hard": candidates.representative.tolist(),
             "soft": candidates.soft_representative.tolist(),
@@ -71,64 +83,65 @@ class Guesser:
 
     def _guesses(self, hints: tuple[str, ...], n_words: int, criteria: Criteria) -> tuple[int, ...]:
         """Candidate rows guessed after each prefix of ``hints`` in turn; the last prefix's."""
-        total: Scores | None = None
+        total: Scores = np.zeros(len(self._groups), np.float32)  # the weighted hint scores
+        scored = False
         banned: set[int] = set()
         guessed: tuple[int, ...] = ()
         for end, hint in enumerate(hints, 1):
-            scored = self.scores(hint)
-            if scored is not None:
-                row, scale = scored
-                weighted = row * np.float32(scale / (1.0 + self.params.hint_decay * (end - 1)))
-                if total is None:
-                    total = weighted
-                else:
-                    total += weighted  # total is this call's own array
+            found = self.scores(hint)
+            row, weight = None, 0.0
+            if found is not None:
+                row, scale = found
+                weight = scale / (1.0 + self.params.hint_decay * (end - 1))
+                scored = True
             key = (hints[:end], n_words, criteria)
             with self._lock:
                 cached = self._cache.get(key)
                 if cached is not None:
                     self._cache.move_to_end(key)
             if cached is None:
-                cached = self._rank(total, hints[:end], n_words, banned, criteria)
+                cached = self._rank(total, row, weight, hints[:end], n_words, banned, criteria)
+                cached = cached if scored else ()
                 with self._lock:
                     self._cache[key] = cached
                     if len(self._cache) > _CACHED_GUESSES:
                         self._cache.popitem(last=False)
+            elif row is not None:
+                _ranking.add_and_rank(total, row, weight, self._prior, self._group, 0)
             guessed = cached
-            banned.update(int(self.candidates.group[row]) for row in guessed)
+            banned.update(self._groups[row] for row in guessed)
         return guessed
 
     def _rank(
         self,
-        total: Scores | None,
+        total: Scores,
+        row: Row | None,
+        weight: float,
         hints: tuple[str, ...],
         n_words: int,
         banned: set[int],
         criteria: Criteria,
     ) -> tuple[int, ...]:
-        """The best ``n_words`` possible groups among the first 8n+40 by their best member.
+        """Adds ``row * weight`` to ``total``, then the best ``n_words`` possible groups among
+        the first 8n+40 by their best member.
 
-        The groups come in order from the top candidates (a partial sort), not from a pass
-        over every group; ties go to the lowest group. The first partial sort takes 4n+12
-        candidates: on unseen 20 Newsgroups requests the answer came from within the first 25
-        in 99% of rankings and needed more than 32 in 0.01%, where a larger sort follows.
+        The groups come in order from the top candidates (by score, then group), not from a
+        pass over every group. The first ranking takes 4n+12 candidates: on unseen 20
+        Newsgroups requests the answer came from within the first 25 in 99% of rankings and
+        needed more than 32 in 0.01%, where a larger one follows.
         """
-        group = self.candidates.group
-        if total is None or len(total) == 0:
-            return ()
-        scores = total + self._prior
+        n = len(self._groups)
         limit = min(len(self._representative["hard"]), 8 * n_words + 40)
         representative = self._representative[criteria]
-        count = min(len(scores), 4 * n_words + 12)
+        words = self.candidates.words
+        count = min(n, 4 * n_words + 12)
         while True:
-            if count < len(scores):
-                top = np.argpartition(scores, len(scores) - count)[len(scores) - count :]
-            else:
-                top = np.arange(len(scores))
-            top = top[np.lexsort((group[top], -scores[top]))]
+            top = _ranking.add_and_rank(total, row, weight, self._prior, self._group, count)
+            row = None  # added once
             seen: set[int] = set()
             guesses: list[int] = []
-            for member_group in group[top].tolist():
+            for member in top:
+                member_group = self._groups[member]
                 if member_group in seen:
                     continue
                 seen.add(member_group)
@@ -136,12 +149,11 @@ class Guesser:
                     return tuple(guesses)
                 if member_group in banned:
                     continue
-                row = representative[member_group]
-                word = self.candidates.words[row]
-                if all(possible(word, hint, criteria) for hint in hints):
-                    guesses.append(row)
+                guess = representative[member_group]
+                if all(possible(words[guess], hint, criteria) for hint in hints):
+                    guesses.append(guess)
                     if len(guesses) == n_words:
                         return tuple(guesses)
-            if count == len(scores):
+            if count == n:
                 return tuple(guesses)
-            count = min(len(scores), 4 * count)
+            count = min(n, 4 * count)
