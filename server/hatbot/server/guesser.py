@@ -100,13 +100,16 @@ class Guesser:
                 if cached is not None:
                     self._cache.move_to_end(key)
             if cached is None:
-                cached = self._rank(total, row, weight, hints[:end], n_words, banned, criteria)
-                cached = cached if scored else ()
+                cached = (
+                    self._rank(total, row, weight, hints[:end], n_words, banned, criteria)
+                    if scored  # else no hint so far is known: nothing to rank
+                    else ()
+                )
                 with self._lock:
                     self._cache[key] = cached
                     if len(self._cache) > _CACHED_GUESSES:
                         self._cache.popitem(last=False)
-            elif row is not None:
+            elif row is not None:  # a cached prefix: its row is still added for the next ones
                 _ranking.add_and_rank(total, row, weight, self._prior, self._group, 0)
             guessed = cached
             banned.update(self._groups[row] for row in guessed)
