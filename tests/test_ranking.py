@@ -1,4 +1,4 @@
-"""The guesser's compiled ranking against the numpy computation it replaces."""
+"""The guesser's compiled ranking and rule checks against the numpy and Python they replace."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from hatbot import rules
 from hatbot.server import _ranking
-from hatbot.server.guesser import Row
+from hatbot.server.guesser import Row, possible
 
 Arrays = tuple[npt.NDArray[np.float32], Row, npt.NDArray[np.float32], npt.NDArray[np.int64]]
 
@@ -91,3 +94,56 @@ def test_bad_arrays_are_refused_by_name() -> None:
     read_only.flags.writeable = False
     with pytest.raises((ValueError, BufferError), match="read-only"):
         _ranking.add_and_rank(read_only, row, 1.0, prior, group, 5)
+
+
+# Few letters, so that substrings and near words are common; some words longer than the C
+# code's stack buffer (31 code points); and code points of every width Python stores.
+LETTERS = st.sampled_from("abcde")
+WORDS = st.one_of(
+    st.text(LETTERS, max_size=8),
+    st.text(LETTERS, min_size=30, max_size=45),
+    st.text(st.sampled_from("abé\u0100\U0001f600"), max_size=6),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(word=WORDS, hints=st.lists(WORDS, max_size=5).map(tuple))
+def test_possible_applies_the_hosts_rules(word: str, hints: tuple[str, ...]) -> None:
+    soft = all(
+        word not in hint and rules.edit_distance(word, hint) >= rules.MIN_EDIT_DISTANCE
+        for hint in hints
+    )
+    assert possible(word, hints, "soft") == soft
+    assert possible(word, hints, "hard") == all(rules.is_legal_hint(word, h) for h in hints)
+
+
+@pytest.mark.parametrize(
+    ("word", "hints", "both_ways", "expected"),
+    [
+        ("lake", (), True, True),
+        ("lake", ("river", "boat"), True, True),
+        ("lake", ("river", "lakes"), False, False),  # contains the word
+        ("protection", ("protect",), False, True),  # contained in it: soft keeps it
+        ("protection", ("protect",), True, False),
+        ("lake", ("like",), False, False),  # 1 edit
+        ("lake", ("lik",), False, False),  # 2 edits
+        ("lake", ("li",), False, True),  # 3 edits
+        ("lake", ("",), False, True),
+        ("lake", ("",), True, False),  # the empty hint is in every word
+        ("a" * 40, ("a" * 38 + "bb",), False, False),
+        ("a" * 40, ("a" * 37 + "bbb",), False, True),
+    ],
+)
+def test_unrelated_on_the_edges(
+    word: str, hints: tuple[str, ...], both_ways: bool, expected: bool
+) -> None:
+    assert _ranking.unrelated(word, hints, both_ways) is expected
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("lake", ["river"], False), (b"lake", ("river",), False), ("lake", ("river", 3), False)],
+)
+def test_unrelated_refuses_wrong_types(args: tuple[object, ...]) -> None:
+    with pytest.raises(TypeError):
+        _ranking.unrelated(*args)  # type: ignore[arg-type]

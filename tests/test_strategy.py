@@ -83,7 +83,7 @@ def fully_ranked(
             for group in groups[:limit]:
                 row = int(representative[criteria][group])
                 word = candidates.words[row]
-                if group not in banned and all(possible(word, h, criteria) for h in hints[:end]):
+                if group not in banned and possible(word, tuple(hints[:end]), criteria):
                     guesses.append(row)
                     if len(guesses) == n_words:
                         break

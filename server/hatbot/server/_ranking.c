@@ -1,5 +1,6 @@
 /* The guesser's hot loop (hatbot.server.guesser): add one hint's scores to a call's running
- * total and return the best candidates, without numpy's temporary arrays and calls.
+ * total and return the best candidates, without numpy's temporary arrays and calls; and the
+ * host's rules that rule a candidate out, checked against every hint in one call.
  *
  * Selection is exact and cheap: the candidates are laid out as COLUMNS x m (m = n / COLUMNS),
  * and the count-th highest of the m column maxima is a score that at least count candidates
@@ -184,7 +185,68 @@ done:
     return result;
 }
 
+/* Whether strings a and b (code points) are fewer than MIN_EDITS Levenshtein edits apart. */
+#define MIN_EDITS 3 /* hatbot.rules.MIN_EDIT_DISTANCE */
+static int within_edits(PyObject *a, PyObject *b) {
+    Py_ssize_t la = PyUnicode_GET_LENGTH(a), lb = PyUnicode_GET_LENGTH(b);
+    if (la - lb >= MIN_EDITS || lb - la >= MIN_EDITS) return 0;
+    int ka = PyUnicode_KIND(a), kb = PyUnicode_KIND(b);
+    const void *da = PyUnicode_DATA(a), *db = PyUnicode_DATA(b);
+    Py_ssize_t small[64], *previous = small, *current;
+    if (2 * (lb + 1) > 64 && (previous = PyMem_Malloc(2 * (size_t)(lb + 1) * sizeof(*previous))) == NULL)
+        return -1;
+    current = previous + lb + 1;
+    for (Py_ssize_t j = 0; j <= lb; j++) previous[j] = j;
+    Py_ssize_t row_min = 0;
+    for (Py_ssize_t i = 1; i <= la && row_min < MIN_EDITS; i++) {
+        Py_UCS4 ca = PyUnicode_READ(ka, da, i - 1);
+        current[0] = row_min = i;
+        for (Py_ssize_t j = 1; j <= lb; j++) {
+            Py_ssize_t cost = previous[j - 1] + (ca != PyUnicode_READ(kb, db, j - 1));
+            if (previous[j] + 1 < cost) cost = previous[j] + 1;
+            if (current[j - 1] + 1 < cost) cost = current[j - 1] + 1;
+            current[j] = cost;
+            if (cost < row_min) row_min = cost;
+        }
+        Py_ssize_t *kept = previous;
+        previous = current;
+        current = kept;
+    }
+    /* A row's minimum never decreases below: once it reaches MIN_EDITS, so does the distance. */
+    int within = row_min < MIN_EDITS && previous[lb] < MIN_EDITS;
+    if (2 * (lb + 1) > 64) PyMem_Free(previous < current ? previous : current);
+    return within;
+}
+
+static PyObject *unrelated(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "unrelated(word: str, hints: tuple[str, ...], both_ways)");
+        return NULL;
+    }
+    PyObject *word = args[0], *hints = args[1];
+    int both_ways = PyObject_IsTrue(args[2]);
+    if (both_ways < 0) return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(hints); i++) {
+        PyObject *hint = PyTuple_GET_ITEM(hints, i);
+        if (!PyUnicode_Check(hint)) {
+            PyErr_SetString(PyExc_TypeError, "hints must be str");
+            return NULL;
+        }
+        int related = PyUnicode_Contains(hint, word);
+        if (related == 0 && both_ways) related = PyUnicode_Contains(word, hint);
+        if (related == 0) related = within_edits(word, hint);
+        if (related < 0) return NULL;
+        if (related) Py_RETURN_FALSE;
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
+    {"unrelated", (PyCFunction)(void (*)(void))unrelated, METH_FASTCALL,
+     "unrelated(word, hints, both_ways) -> bool\n\n"
+     "Whether no hint contains word (nor, with both_ways, is contained in it) and every hint\n"
+     "is at least 3 Levenshtein edits from it (hatbot.rules.MIN_EDIT_DISTANCE)."},
     {"add_and_rank", add_and_rank, METH_VARARGS,
      "add_and_rank(total, row, weight, prior, group, count) -> list[int]\n\n"
      "Add row * weight to total in place (float32; nothing when row is None), then return\n"

@@ -14,3 +14,7 @@ def add_and_rank(
     """Add ``row * weight`` to ``total`` in place (float32; nothing when ``row`` is None), then
     return the ``count`` rows of highest ``total + prior``, best first; ties go to the lower
     ``group``, then the lower row."""
+
+def unrelated(word: str, hints: tuple[str, ...], both_ways: bool) -> bool:
+    """Whether no hint contains ``word`` (nor, with ``both_ways``, is contained in it) and every
+    hint is at least 3 Levenshtein edits from it (:data:`hatbot.rules.MIN_EDIT_DISTANCE`)."""

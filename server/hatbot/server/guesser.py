@@ -28,16 +28,18 @@ _CACHED_GUESSES = 4096
 Row = npt.NDArray[np.int16] | npt.NDArray[np.float32]  # a hint's scores: stored or live
 
 
-def possible(word: str, hint: str, criteria: Criteria) -> bool:
-    """Whether ``word`` can be the secret word once the host has kept ``hint``.
+def possible(word: str, hints: tuple[str, ...], criteria: Criteria) -> bool:
+    """Whether ``word`` can be the secret word once the host has kept every one of ``hints``.
 
     Both modes drop hints containing the word or within two edits of it; the hard mode also
-    drops hints sharing its stem or contained in it. The soft mode keeps those (``protect`` for
-    ``protection``), and opponents' explainers give them often.
+    drops hints sharing its stem or contained in it (:func:`hatbot.rules.is_legal_hint`). The
+    soft mode keeps those (``protect`` for ``protection``), and opponents' explainers give them
+    often. The string checks are compiled: a Guess makes dozens of them.
     """
     if criteria == "hard":
-        return rules.is_legal_hint(word, hint)
-    return word not in hint and rules.edit_distance(word, hint) >= rules.MIN_EDIT_DISTANCE
+        stem = rules.stem(word)
+        return _ranking.unrelated(word, hints, True) and all(stem != rules.stem(h) for h in hints)
+    return _ranking.unrelated(word, hints, False)
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ class Guesser:
                 if member_group in banned:
                     continue
                 guess = representative[member_group]
-                if all(possible(words[guess], hint, criteria) for hint in hints):
+                if possible(words[guess], hints, criteria):
                     guesses.append(guess)
                     if len(guesses) == n_words:
                         return tuple(guesses)
