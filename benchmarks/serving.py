@@ -1,8 +1,8 @@
 """Closed-loop gRPC load on ``hatbot serve``: QPS, latency percentiles and status codes per call.
 
     python benchmarks/serving.py --serve var/models/20news [--server-args="--workers 2"] \\
-        [--kinds KIND ...] [--concurrency 1 8 32 128] [--duration 10] [--warmup 2] \\
-        [--deadline 1] [--channels 8] [--seed 0] [--out benchmarks/results/serving.md]
+        [--kinds KIND ...] [--concurrency 1 8 32 128] [--duration 10] [--rounds 5] \\
+        [--warmup 1] [--deadline 1] [--channels 8] [--seed 0] [--out benchmarks/results/serving.md]
     python benchmarks/serving.py --addr 127.0.0.1:50051 --model var/models/20news ...
     python benchmarks/serving.py --serve var/models/20news --compare-workers 1 2 \\
         --kinds guess-unseen --concurrency 16
@@ -11,9 +11,12 @@
 Per call kind and concurrency level, that many grpc.aio coroutines each issue their next call as
 soon as the previous one ends, spread round-robin over ``--channels`` channels, each its own TCP
 connection (checked with ``ss -tnp``: a server with several workers on one port serves each
-connection on one worker). Every call has a ``--deadline``. Calls ending in the first
-``--warmup`` seconds are not counted, those ending in the next ``--duration`` seconds are. Kinds,
-run in this order:
+connection on one worker). Every call has a ``--deadline``. Levels run in turn; within a
+level, each other kind is measured against the floor (``health``) in ``--rounds`` alternating
+slices of the two, so that its "of floor" figures compare measurements interleaved in time (a
+shared machine's speed drifts within minutes). Of each slice, calls ending in the first
+``--warmup`` seconds are not counted, those ending in the next ``--duration`` / ``--rounds``
+seconds are. Kinds:
 
 - ``health``: grpc.health.v1.Health/Check of the whole server, the floor of the stack;
 - ``explain-candidate`` / ``explain-other``: Explain (5 words) of candidate words (precomputed
@@ -26,10 +29,11 @@ run in this order:
 
 Requests come from streams seeded by ``--seed``: the same seed sends the same sequence
 (``--dump-requests FILE`` writes it as JSON lines). A caller that gets RESOURCE_EXHAUSTED makes
-its next call at once, or after ``--shed-backoff`` seconds. During every level but health's, a
-separate process probes Health/Check every 10 ms on its own connection (warm-up included).
-Reported per kind and level: calls counted, QPS (OK calls a second), p50/p99/p99.9 of OK calls,
-p99 of RESOURCE_EXHAUSTED ones, the probe's p99 and max, and every status code; ``--out`` also
+its next call at once, or after ``--shed-backoff`` seconds. During every slice, the floor's
+too, a separate process probes Health/Check every 10 ms on its own connection (warm-up
+included). Reported per kind and level: calls counted, QPS (OK calls a second), p50/p99/p99.9
+of OK calls, p99 of RESOURCE_EXHAUSTED ones, the probe's p99 and max, every status code, and
+QPS, p50 and p99 over the floor's slices beside it; ``--out`` also
 writes the command, date, machine, model version and seed. ``--compare-workers 1 2`` runs
 everything against a server with ``--workers 1``, then ``--workers 2``, and adds ratios to the
 first; ``--cold-start N`` instead starts the server N times and times process start to both
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import multiprocessing
 import os
@@ -174,6 +179,21 @@ class LevelResult:
     probe_codes: Counter[str] = field(default_factory=Counter)
     setup_errors: Counter[str] = field(default_factory=Counter)
 
+    def merged(self, other: LevelResult) -> LevelResult:
+        """This slice's calls and ``other``'s (of the same kind and level) as one result."""
+        latencies = {code: list(values) for code, values in self.latencies.items()}
+        for code, values in other.latencies.items():
+            latencies.setdefault(code, []).extend(values)
+        return LevelResult(
+            self.kind,
+            self.level,
+            self.duration + other.duration,
+            latencies,
+            self.probe + other.probe,
+            self.probe_codes + other.probe_codes,
+            self.setup_errors + other.setup_errors,
+        )
+
 
 def _probe(address: str, deadline: float, ready: Any, stop: Any, results: Connection) -> None:
     """The probe's process: Health/Check every PROBE_INTERVAL until ``stop`` is set; ``ready``
@@ -282,21 +302,19 @@ async def _run_level(
     args: argparse.Namespace,
 ) -> LevelResult:
     requests.level = (kind, level)
-    probe = None if kind == "health" else Probe(address, args.deadline)
+    duration = args.duration / args.rounds
+    probe = Probe(address, args.deadline)
     counted_from = time.perf_counter() + args.warmup
-    load = Load(kind, requests, counted_from + args.duration, args.deadline, args.shed_backoff)
-    with probe or nullcontext():
+    load = Load(kind, requests, counted_from + duration, args.deadline, args.shed_backoff)
+    with probe:
         await asyncio.gather(*(load.caller(channels[i % len(channels)]) for i in range(level)))
     latencies: dict[str, list[float]] = defaultdict(list)
     for ended, latency, code in load.samples:
         if counted_from <= ended <= load.until:
             latencies[code].append(latency)
-    result = LevelResult(
-        kind, level, args.duration, dict(latencies), setup_errors=load.setup_errors
+    return LevelResult(
+        kind, level, duration, dict(latencies), probe.latencies, probe.codes, load.setup_errors
     )
-    if probe is not None:
-        result.probe, result.probe_codes = probe.latencies, probe.codes
-    return result
 
 
 def _check_connections(address: str, expected: int) -> None:
@@ -315,6 +333,14 @@ def _check_connections(address: str, expected: int) -> None:
             f"health probe), ss -tnp shows {mine}"
         )
     print(f"{mine} TCP connections to {address} (ss -tnp)", file=sys.stderr)
+
+
+def pairs(kinds: Sequence[str]) -> list[list[str]]:
+    """The kinds measured together, in order: each other kind beside ``health`` (if asked for)."""
+    others = [kind for kind in kinds if kind != "health"]
+    if "health" not in kinds:
+        return [[kind] for kind in others]
+    return [list(dict.fromkeys(["health", other])) for other in others or ["health"]]
 
 
 async def measure(
@@ -338,11 +364,17 @@ async def measure(
         except grpc.aio.AioRpcError as error:
             raise BenchmarkError(f"GetModelInfo: {error.code().name}: {error.details()}") from None
         results = []
-        for kind in kinds:
-            for level in args.concurrency:
-                result = await _run_level(kind, level, channels, address, requests, args)
-                print(f"{kind} at {level}: {_status_codes(result)}", file=sys.stderr)
-                results.append(result)
+        for level in args.concurrency:
+            for pair in pairs(kinds):
+                slices: dict[str, list[LevelResult]] = {kind: [] for kind in pair}
+                for _ in range(args.rounds):  # the pair's slices alternate
+                    for kind in pair:
+                        result = await _run_level(kind, level, channels, address, requests, args)
+                        slices[kind].append(result)
+                for kind, done in slices.items():
+                    merged = functools.reduce(LevelResult.merged, done)
+                    print(f"{kind} at {level}: {_status_codes(merged)}", file=sys.stderr)
+                    results.append(merged)
         return response.model.version, results
     finally:
         await asyncio.gather(*(channel.close(None) for channel in channels))
@@ -426,8 +458,8 @@ def _status_codes(result: LevelResult) -> str:
 
 TABLE_HEAD = (
     "| kind | in flight | calls | QPS | p50 ms | p99 ms | p99.9 ms | rejected p99 ms "
-    "| probe p99 ms | probe max ms | status codes |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    "| probe p99 ms | probe max ms | status codes | QPS of floor | p50 / floor | p99 / floor |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"
 )
 
 
@@ -435,10 +467,24 @@ def _qps(result: LevelResult) -> float:
     return len(result.latencies.get("OK", [])) / result.duration
 
 
+def _of_floor(result: LevelResult, floor: LevelResult | None) -> list[str]:
+    """QPS (as a percentage), p50 and p99 of ``result`` over the floor's, if one preceded it."""
+    if floor is None or result.kind == "health" or floor.level != result.level or not _qps(floor):
+        return ["-"] * 3
+    ok, floor_ok = result.latencies.get("OK", []), floor.latencies.get("OK", [])
+    cells = [f"{100 * _qps(result) / _qps(floor):.0f}%"]
+    for p in (50, 99):
+        top, bottom = percentile(ok, p), percentile(floor_ok, p)
+        cells.append("-" if top is None or not bottom else f"{top / bottom:.2f}x")
+    return cells
+
+
 def format_table(results: list[LevelResult]) -> str:
-    """One Markdown row per kind and level."""
+    """One Markdown row per kind and level, each compared with the floor measured before it."""
     rows = [TABLE_HEAD]
+    floor = None
     for result in results:
+        floor = result if result.kind == "health" else floor
         ok = result.latencies.get("OK", [])
         rejected = result.latencies.get("RESOURCE_EXHAUSTED", [])
         calls = sum(len(values) for values in result.latencies.values())
@@ -452,6 +498,7 @@ def format_table(results: list[LevelResult]) -> str:
             _ms(percentile(result.probe, 99)),
             _ms(max(result.probe, default=None)),
             _status_codes(result),
+            *_of_floor(result, floor),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -519,8 +566,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[1, 8, 32, 128],
         metavar="N",
     )
-    parser.add_argument("--duration", type=arguments.positive_seconds, default=10.0, help="seconds")
-    parser.add_argument("--warmup", type=arguments.seconds, default=2.0, help="seconds")
+    parser.add_argument(
+        "--duration",
+        type=arguments.positive_seconds,
+        default=10.0,
+        help="seconds counted per kind and level",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=arguments.positive_int,
+        default=5,
+        help="slices the duration is cut into, alternating with the floor's",
+    )
+    parser.add_argument("--warmup", type=arguments.seconds, default=1.0, help="seconds a slice")
     parser.add_argument("--deadline", type=arguments.positive_seconds, default=1.0, help="seconds")
     parser.add_argument("--channels", type=arguments.positive_int, default=8)
     parser.add_argument(

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -46,7 +47,7 @@ def test_short_run_counts_every_kind_and_never_repeats_an_unseen_tuple(
 ) -> None:
     out, dump = tmp_path / "serving.md", tmp_path / "requests.jsonl"
     command = [sys.executable, str(SCRIPT), "--serve", str(tiny_model), "--duration", "0.3"]
-    command += ["--warmup", "0.1", "--concurrency", *map(str, LEVELS)]
+    command += ["--rounds", "2", "--warmup", "0.1", "--concurrency", *map(str, LEVELS)]
     command += ["--channels", str(CHANNELS), "--out", str(out), "--dump-requests", str(dump)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
@@ -57,7 +58,10 @@ def test_short_run_counts_every_kind_and_never_repeats_an_unseen_tuple(
     assert "- seed: 0" in report.splitlines()
     rows = table_rows(report)
     assert [(row["kind"], int(row["in flight"])) for row in rows] == [
-        (kind, level) for kind in serving.KINDS for level in LEVELS
+        (kind, level)
+        for level in LEVELS
+        for other in serving.KINDS[1:]
+        for kind in ("health", other)
     ]
     for row in rows:
         calls, *probe = row["status codes"].split("; probe: ")
@@ -66,9 +70,11 @@ def test_short_run_counts_every_kind_and_never_repeats_an_unseen_tuple(
         assert int(row["calls"]) == sum(counts.values()), row
         assert float(row["QPS"]) > 0, row
         assert float(row["p50 ms"]) > 0, row
-        probed = row["kind"] != "health"
-        assert (row["probe max ms"] != "-") == probed, row
-        assert [status_counts(part)["OK"] > 0 for part in probe] == ([True] if probed else [])
+        assert row["probe max ms"] != "-", row  # the floor's slices are probed too
+        assert [status_counts(part)["OK"] > 0 for part in probe] == [True]
+        compared = row["kind"] != "health"
+        assert (row["QPS of floor"] != "-") == compared, row
+        assert (row["p50 / floor"] != "-") == compared, row
     if shutil.which("ss"):
         assert f"{CHANNELS} TCP connections" in result.stderr
     elif os.environ.get("CI") == "true":
@@ -169,3 +175,60 @@ def test_rejections_and_ratios_are_reported(serving: ModuleType) -> None:
     ratio = table_rows(serving.format_ratios([one_worker], [two_workers]))[0]
     assert ratio["QPS ratio"] == "2.00 (100 / 50)"
     assert (ratio["p50 ratio"], ratio["p99 ratio"]) == ("0.50", "0.50")
+
+
+def test_each_kind_is_measured_beside_the_floor_and_compared_with_it(
+    serving: ModuleType,
+) -> None:
+    assert serving.pairs(["health", "explain-other", "guess-unseen"]) == [
+        ["health", "explain-other"],
+        ["health", "guess-unseen"],
+    ]
+    assert serving.pairs(["health"]) == [["health"]]
+    assert serving.pairs(["explain-other", "guess-unseen"]) == [["explain-other"], ["guess-unseen"]]
+
+    def level(kind: str, in_flight: int, ok_ms: list[float]) -> Any:
+        return serving.LevelResult(kind, in_flight, 1.0, {"OK": [ms / 1000 for ms in ok_ms]})
+
+    floor_1, floor_8 = level("health", 1, [1.0] * 100), level("health", 8, [2.0] * 400)
+    rows = table_rows(
+        serving.format_table(
+            [
+                floor_1,
+                level("guess-unseen", 1, [1.5] * 50),
+                floor_8,
+                level("guess-unseen", 8, [5.0] * 100),
+                level("explain-other", 1, [1.0] * 10),  # no floor of its level before it
+            ]
+        )
+    )
+    columns = ("QPS of floor", "p50 / floor", "p99 / floor")
+    assert [tuple(row[column] for column in columns) for row in rows] == [
+        ("-", "-", "-"),
+        ("50%", "1.50x", "1.50x"),
+        ("-", "-", "-"),
+        ("25%", "2.50x", "2.50x"),
+        ("-", "-", "-"),
+    ]
+
+
+def test_slices_merge_into_one_result(serving: ModuleType) -> None:
+    first = serving.LevelResult(
+        "guess-unseen", 8, 1.0, {"OK": [0.001] * 3}, [0.002], Counter(OK=1), Counter(OK=1)
+    )
+    second = serving.LevelResult(
+        "guess-unseen",
+        8,
+        1.0,
+        {"OK": [0.003], "RESOURCE_EXHAUSTED": [0.004]},
+        [0.005, 0.006],
+        Counter(OK=2),
+        Counter(UNAVAILABLE=1),
+    )
+    merged = first.merged(second)
+    assert (merged.kind, merged.level, merged.duration) == ("guess-unseen", 8, 2.0)
+    assert merged.latencies == {"OK": [0.001] * 3 + [0.003], "RESOURCE_EXHAUSTED": [0.004]}
+    assert merged.probe == [0.002, 0.005, 0.006]
+    assert merged.probe_codes == Counter(OK=3)
+    assert merged.setup_errors == Counter(OK=1, UNAVAILABLE=1)
+    assert first.latencies == {"OK": [0.001] * 3}  # the slices are left as they were
