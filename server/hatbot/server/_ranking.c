@@ -192,10 +192,10 @@ static int within_edits(PyObject *a, PyObject *b) {
     if (la - lb >= MIN_EDITS || lb - la >= MIN_EDITS) return 0;
     int ka = PyUnicode_KIND(a), kb = PyUnicode_KIND(b);
     const void *da = PyUnicode_DATA(a), *db = PyUnicode_DATA(b);
-    Py_ssize_t small[64], *previous = small, *current;
-    if (2 * (lb + 1) > 64 && (previous = PyMem_Malloc(2 * (size_t)(lb + 1) * sizeof(*previous))) == NULL)
+    Py_ssize_t small[64], *rows = small;  /* two DP rows; on the heap for long strings */
+    if (2 * (lb + 1) > 64 && (rows = PyMem_Malloc(2 * (size_t)(lb + 1) * sizeof(*rows))) == NULL)
         return -1;
-    current = previous + lb + 1;
+    Py_ssize_t *previous = rows, *current = rows + lb + 1;
     for (Py_ssize_t j = 0; j <= lb; j++) previous[j] = j;
     Py_ssize_t row_min = 0;
     for (Py_ssize_t i = 1; i <= la && row_min < MIN_EDITS; i++) {
@@ -214,7 +214,7 @@ static int within_edits(PyObject *a, PyObject *b) {
     }
     /* A row's minimum never decreases below: once it reaches MIN_EDITS, so does the distance. */
     int within = row_min < MIN_EDITS && previous[lb] < MIN_EDITS;
-    if (2 * (lb + 1) > 64) PyMem_Free(previous < current ? previous : current);
+    if (rows != small) PyMem_Free(rows);
     return within;
 }
 
