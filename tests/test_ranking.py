@@ -113,8 +113,8 @@ def test_possible_applies_the_hosts_rules(word: str, hints: tuple[str, ...]) -> 
         word not in hint and rules.edit_distance(word, hint) >= rules.MIN_EDIT_DISTANCE
         for hint in hints
     )
-    assert possible(word, hints, "soft") == soft
-    assert possible(word, hints, "hard") == all(rules.is_legal_hint(word, h) for h in hints)
+    assert possible(hints, "soft")(word) == soft
+    assert possible(hints, "hard")(word) == all(rules.is_legal_hint(word, h) for h in hints)
 
 
 @pytest.mark.parametrize(
@@ -137,12 +137,25 @@ def test_possible_applies_the_hosts_rules(word: str, hints: tuple[str, ...]) -> 
 def test_unrelated_on_the_edges(
     word: str, hints: tuple[str, ...], both_ways: bool, expected: bool
 ) -> None:
-    assert _ranking.unrelated(word, hints, both_ways) is expected
+    assert _ranking.unrelated(word, hints, both_ways, rules.MIN_EDIT_DISTANCE) is expected
+
+
+@pytest.mark.parametrize(
+    ("min_edits", "expected"), [(0, True), (1, True), (2, True), (3, False), (4, False)]
+)
+def test_unrelated_takes_the_distance_as_given(min_edits: int, expected: bool) -> None:
+    assert _ranking.unrelated("lake", ("lik",), False, min_edits) is expected  # 2 edits apart
 
 
 @pytest.mark.parametrize(
     "args",
-    [("lake", ["river"], False), (b"lake", ("river",), False), ("lake", ("river", 3), False)],
+    [
+        ("lake", ["river"], False, 3),
+        (b"lake", ("river",), False, 3),
+        ("lake", ("river", 3), False, 3),
+        ("lake", ("river",), False, 3.0),
+        ("lake", ("river",), False),
+    ],
 )
 def test_unrelated_refuses_wrong_types(args: tuple[object, ...]) -> None:
     with pytest.raises(TypeError):

@@ -83,7 +83,7 @@ def fully_ranked(
             for group in groups[:limit]:
                 row = int(representative[criteria][group])
                 word = candidates.words[row]
-                if group not in banned and possible(word, tuple(hints[:end]), criteria):
+                if group not in banned and possible(tuple(hints[:end]), criteria)(word):
                     guesses.append(row)
                     if len(guesses) == n_words:
                         break

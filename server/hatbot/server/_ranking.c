@@ -185,11 +185,10 @@ done:
     return result;
 }
 
-/* Whether strings a and b (code points) are fewer than MIN_EDITS Levenshtein edits apart. */
-#define MIN_EDITS 3 /* hatbot.rules.MIN_EDIT_DISTANCE */
-static int within_edits(PyObject *a, PyObject *b) {
+/* Whether strings a and b (code points) are fewer than min_edits Levenshtein edits apart. */
+static int within_edits(PyObject *a, PyObject *b, Py_ssize_t min_edits) {
     Py_ssize_t la = PyUnicode_GET_LENGTH(a), lb = PyUnicode_GET_LENGTH(b);
-    if (la - lb >= MIN_EDITS || lb - la >= MIN_EDITS) return 0;
+    if (la - lb >= min_edits || lb - la >= min_edits) return 0;
     int ka = PyUnicode_KIND(a), kb = PyUnicode_KIND(b);
     const void *da = PyUnicode_DATA(a), *db = PyUnicode_DATA(b);
     Py_ssize_t small[64], *rows = small;  /* two DP rows; on the heap for long strings */
@@ -198,7 +197,7 @@ static int within_edits(PyObject *a, PyObject *b) {
     Py_ssize_t *previous = rows, *current = rows + lb + 1;
     for (Py_ssize_t j = 0; j <= lb; j++) previous[j] = j;
     Py_ssize_t row_min = 0;
-    for (Py_ssize_t i = 1; i <= la && row_min < MIN_EDITS; i++) {
+    for (Py_ssize_t i = 1; i <= la && row_min < min_edits; i++) {
         Py_UCS4 ca = PyUnicode_READ(ka, da, i - 1);
         current[0] = row_min = i;
         for (Py_ssize_t j = 1; j <= lb; j++) {
@@ -212,21 +211,25 @@ static int within_edits(PyObject *a, PyObject *b) {
         previous = current;
         current = kept;
     }
-    /* A row's minimum never decreases below: once it reaches MIN_EDITS, so does the distance. */
-    int within = row_min < MIN_EDITS && previous[lb] < MIN_EDITS;
+    /* A row's minimum never decreases below: once it reaches min_edits, so does the distance. */
+    int within = row_min < min_edits && previous[lb] < min_edits;
     if (rows != small) PyMem_Free(rows);
     return within;
 }
 
 static PyObject *unrelated(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyTuple_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "unrelated(word: str, hints: tuple[str, ...], both_ways)");
+    if (nargs != 4 || !PyUnicode_Check(args[0]) || !PyTuple_Check(args[1]) ||
+        !PyLong_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "unrelated(word: str, hints: tuple[str, ...], both_ways, min_edits: int)");
         return NULL;
     }
     PyObject *word = args[0], *hints = args[1];
     int both_ways = PyObject_IsTrue(args[2]);
     if (both_ways < 0) return NULL;
+    Py_ssize_t min_edits = PyLong_AsSsize_t(args[3]);
+    if (min_edits == -1 && PyErr_Occurred()) return NULL;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(hints); i++) {
         PyObject *hint = PyTuple_GET_ITEM(hints, i);
         if (!PyUnicode_Check(hint)) {
@@ -235,7 +238,7 @@ static PyObject *unrelated(PyObject *module, PyObject *const *args, Py_ssize_t n
         }
         int related = PyUnicode_Contains(hint, word);
         if (related == 0 && both_ways) related = PyUnicode_Contains(word, hint);
-        if (related == 0) related = within_edits(word, hint);
+        if (related == 0) related = within_edits(word, hint, min_edits);
         if (related < 0) return NULL;
         if (related) Py_RETURN_FALSE;
     }
@@ -244,9 +247,9 @@ static PyObject *unrelated(PyObject *module, PyObject *const *args, Py_ssize_t n
 
 static PyMethodDef methods[] = {
     {"unrelated", (PyCFunction)(void (*)(void))unrelated, METH_FASTCALL,
-     "unrelated(word, hints, both_ways) -> bool\n\n"
+     "unrelated(word, hints, both_ways, min_edits) -> bool\n\n"
      "Whether no hint contains word (nor, with both_ways, is contained in it) and every hint\n"
-     "is at least 3 Levenshtein edits from it (hatbot.rules.MIN_EDIT_DISTANCE)."},
+     "is at least min_edits Levenshtein edits from it."},
     {"add_and_rank", add_and_rank, METH_VARARGS,
      "add_and_rank(total, row, weight, prior, group, count) -> list[int]\n\n"
      "Add row * weight to total in place (float32; nothing when row is None), then return\n"

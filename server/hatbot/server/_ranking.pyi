@@ -15,6 +15,6 @@ def add_and_rank(
     return the ``count`` rows of highest ``total + prior``, best first; ties go to the lower
     ``group``, then the lower row."""
 
-def unrelated(word: str, hints: tuple[str, ...], both_ways: bool) -> bool:
+def unrelated(word: str, hints: tuple[str, ...], both_ways: bool, min_edits: int) -> bool:
     """Whether no hint contains ``word`` (nor, with ``both_ways``, is contained in it) and every
-    hint is at least 3 Levenshtein edits from it (:data:`hatbot.rules.MIN_EDIT_DISTANCE`)."""
+    hint is at least ``min_edits`` Levenshtein edits from it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,18 +28,22 @@ _CACHED_GUESSES = 4096
 Row = npt.NDArray[np.int16] | npt.NDArray[np.float32]  # a hint's scores: stored or live
 
 
-def possible(word: str, hints: tuple[str, ...], criteria: Criteria) -> bool:
-    """Whether ``word`` can be the secret word once the host has kept every one of ``hints``.
+def possible(hints: tuple[str, ...], criteria: Criteria) -> Callable[[str], bool]:
+    """Whether a word can be the secret word once the host has kept every one of ``hints``.
 
     Both modes drop hints containing the word or within two edits of it; the hard mode also
     drops hints sharing its stem or contained in it (:func:`hatbot.rules.is_legal_hint`). The
     soft mode keeps those (``protect`` for ``protection``), and opponents' explainers give them
-    often. The string checks are compiled: a Guess makes dozens of them.
+    often. The string checks are compiled, and the hints' stems found once: a Guess tries
+    dozens of words against the same hints.
     """
-    if criteria == "hard":
-        stem = rules.stem(word)
-        return _ranking.unrelated(word, hints, True) and all(stem != rules.stem(h) for h in hints)
-    return _ranking.unrelated(word, hints, False)
+    if criteria == "soft":
+        return lambda word: _ranking.unrelated(word, hints, False, rules.MIN_EDIT_DISTANCE)
+    stems = frozenset(rules.stem(hint) for hint in hints)
+    return lambda word: (
+        _ranking.unrelated(word, hints, True, rules.MIN_EDIT_DISTANCE)
+        and rules.stem(word) not in stems
+    )
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,7 @@ class Guesser:
         representative = self._representative[criteria]
         words = self.candidates.words
         count = min(n, 4 * n_words + 12)
+        allowed = possible(hints, criteria)
         while True:
             top = _ranking.add_and_rank(total, row, weight, self._prior, self._group, count)
             row = None  # added once
@@ -155,7 +160,7 @@ class Guesser:
                 if member_group in banned:
                     continue
                 guess = representative[member_group]
-                if possible(words[guess], hints, criteria):
+                if allowed(words[guess]):
                     guesses.append(guess)
                     if len(guesses) == n_words:
                         return tuple(guesses)
