@@ -30,7 +30,7 @@ seconds are. Kinds:
 Requests come from streams seeded by ``--seed``: the same seed sends the same sequence
 (``--dump-requests FILE`` writes it as JSON lines). A caller that gets RESOURCE_EXHAUSTED makes
 its next call at once, or after ``--shed-backoff`` seconds. During every slice, the floor's
-too, a separate process probes Health/Check every 10 ms on its own connection (warm-up
+too, one separate process probes Health/Check every 10 ms on its own connection (warm-up
 included). Reported per kind and level: calls counted, QPS (OK calls a second), p50/p99/p99.9
 of OK calls, p99 of RESOURCE_EXHAUSTED ones, the probe's p99 and max, every status code, and
 QPS, p50 and p99 over the floor's slices beside it; ``--out`` also
@@ -57,7 +57,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
@@ -195,54 +195,69 @@ class LevelResult:
         )
 
 
-def _probe(address: str, deadline: float, ready: Any, stop: Any, results: Connection) -> None:
-    """The probe's process: Health/Check every PROBE_INTERVAL until ``stop`` is set; ``ready``
-    once the first check ended."""
-    latencies: list[float] = []
-    codes: Counter[str] = Counter()
+def _probe(address: str, deadline: float, ready: Any, control: Connection) -> None:
+    """The probe's process: Health/Check every PROBE_INTERVAL, timestamped; ``ready`` once
+    the first check ended. Answers each ``(start, end)`` received with the samples ending in
+    that window (then forgets them), and stops at None."""
+    samples: list[Sample] = []
     with grpc.insecure_channel(address, options=[OWN_CONNECTION]) as channel:
         check = health_pb2_grpc.HealthStub(channel).Check
         next_at = time.perf_counter()
-        while not stop.is_set():
-            started = time.perf_counter()
-            try:
-                check(HEALTH_CHECK, timeout=deadline)
-                code = "OK"
-            except grpc.RpcError as error:
-                code = error.code().name
-            latencies.append(time.perf_counter() - started)
-            codes[code] += 1
-            ready.set()
-            next_at = max(next_at + PROBE_INTERVAL, time.perf_counter())
-            stop.wait(max(0.0, next_at - time.perf_counter()))
-    results.send((latencies, dict(codes)))
+        while True:
+            if time.perf_counter() >= next_at:
+                started = time.perf_counter()
+                try:
+                    check(HEALTH_CHECK, timeout=deadline)
+                    code = "OK"
+                except grpc.RpcError as error:
+                    code = error.code().name
+                ended = time.perf_counter()
+                samples.append((ended, ended - started, code))
+                ready.set()
+                next_at = max(next_at + PROBE_INTERVAL, ended)
+            if control.poll(max(0.0, next_at - time.perf_counter())):
+                window = control.recv()
+                if window is None:
+                    return
+                start, end = window
+                control.send([sample for sample in samples if start <= sample[0] <= end])
+                samples = [sample for sample in samples if sample[0] > end]
 
 
 class Probe(Closing):
     """Health/Check every 10 ms on its own connection, from its own process (so that the
-    load's event loop neither delays it nor is slowed by it), until closed."""
+    load's event loop neither delays it nor is slowed by it), until closed. One probe serves
+    a whole run: time.perf_counter is the system's monotonic clock, the same in every
+    process, so :meth:`window` picks out each slice's checks."""
 
     def __init__(self, address: str, deadline: float) -> None:
         context = multiprocessing.get_context("spawn")
-        self._stop, ready = context.Event(), context.Event()
-        self._results, child = context.Pipe(duplex=False)
+        ready = context.Event()
+        self._control, child = context.Pipe()
         self._process = context.Process(
-            target=_probe, args=(address, deadline, ready, self._stop, child), daemon=True
+            target=_probe, args=(address, deadline, ready, child), daemon=True
         )
         self._process.start()
         child.close()
-        ready.wait(CONNECT_TIMEOUT)  # probing before the load starts
-        self.latencies: list[float] = []
-        self.codes: Counter[str] = Counter()
+        if not ready.wait(CONNECT_TIMEOUT):  # probing before the load starts
+            self.close()
+            raise BenchmarkError(f"the health probe cannot reach {address}")
+
+    def window(self, start: float, end: float) -> tuple[list[float], Counter[str]]:
+        """The latencies and status codes of the checks that ended between start and end."""
+        self._control.send((start, end))
+        if not self._control.poll(CONNECT_TIMEOUT):
+            raise BenchmarkError("the health probe stopped answering")
+        samples: list[Sample] = self._control.recv()
+        return [latency for _, latency, _ in samples], Counter(code for *_, code in samples)
 
     def close(self) -> None:
-        self._stop.set()
-        if self._results.poll(CONNECT_TIMEOUT):
-            latencies, codes = self._results.recv()
-            self.latencies, self.codes = latencies, Counter(codes)
+        with suppress(OSError):  # the probe is gone already
+            self._control.send(None)
         self._process.join(CONNECT_TIMEOUT)
         if self._process.is_alive():
             self._process.kill()
+        self._control.close()
 
 
 @dataclass
@@ -297,23 +312,23 @@ async def _run_level(
     kind: str,
     level: int,
     channels: list[grpc.aio.Channel],
-    address: str,
+    probe: Probe,
     requests: Requests,
     args: argparse.Namespace,
 ) -> LevelResult:
     requests.level = (kind, level)
     duration = args.duration / args.rounds
-    probe = Probe(address, args.deadline)
-    counted_from = time.perf_counter() + args.warmup
+    started = time.perf_counter()
+    counted_from = started + args.warmup
     load = Load(kind, requests, counted_from + duration, args.deadline, args.shed_backoff)
-    with probe:
-        await asyncio.gather(*(load.caller(channels[i % len(channels)]) for i in range(level)))
+    await asyncio.gather(*(load.caller(channels[i % len(channels)]) for i in range(level)))
+    probed, probe_codes = probe.window(started, time.perf_counter())
     latencies: dict[str, list[float]] = defaultdict(list)
     for ended, latency, code in load.samples:
         if counted_from <= ended <= load.until:
             latencies[code].append(latency)
     return LevelResult(
-        kind, level, duration, dict(latencies), probe.latencies, probe.codes, load.setup_errors
+        kind, level, duration, dict(latencies), probed, probe_codes, load.setup_errors
     )
 
 
@@ -364,17 +379,18 @@ async def measure(
         except grpc.aio.AioRpcError as error:
             raise BenchmarkError(f"GetModelInfo: {error.code().name}: {error.details()}") from None
         results = []
-        for level in args.concurrency:
-            for pair in pairs(kinds):
-                slices: dict[str, list[LevelResult]] = {kind: [] for kind in pair}
-                for _ in range(args.rounds):  # the pair's slices alternate
-                    for kind in pair:
-                        result = await _run_level(kind, level, channels, address, requests, args)
-                        slices[kind].append(result)
-                for kind, done in slices.items():
-                    merged = functools.reduce(LevelResult.merged, done)
-                    print(f"{kind} at {level}: {_status_codes(merged)}", file=sys.stderr)
-                    results.append(merged)
+        with Probe(address, args.deadline) as probe:
+            for level in args.concurrency:
+                for pair in pairs(kinds):
+                    slices: dict[str, list[LevelResult]] = {kind: [] for kind in pair}
+                    for _ in range(args.rounds):  # the pair's slices alternate
+                        for kind in pair:
+                            result = await _run_level(kind, level, channels, probe, requests, args)
+                            slices[kind].append(result)
+                    for kind, done in slices.items():
+                        merged = functools.reduce(LevelResult.merged, done)
+                        print(f"{kind} at {level}: {_status_codes(merged)}", file=sys.stderr)
+                        results.append(merged)
         return response.model.version, results
     finally:
         await asyncio.gather(*(channel.close(None) for channel in channels))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
@@ -232,3 +234,25 @@ def test_slices_merge_into_one_result(serving: ModuleType) -> None:
     assert merged.probe_codes == Counter(OK=3)
     assert merged.setup_errors == Counter(OK=1, UNAVAILABLE=1)
     assert first.latencies == {"OK": [0.001] * 3}  # the slices are left as they were
+
+
+def test_one_probe_hands_each_slice_its_own_checks(
+    hat_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The probe's process imports its function by module name, as running the script does.
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    serving = importlib.import_module("serving")
+    with serving.Probe(hat_server, 1.0) as probe:
+        windows = []
+        for _ in range(3):
+            start = time.perf_counter()
+            while time.perf_counter() < start + 0.1:  # the probe checks every 10 ms meanwhile
+                time.sleep(0.01)
+            windows.append((start, time.perf_counter()))
+        first, _ = probe.window(*windows[0])
+        latencies, codes = probe.window(windows[2][0], windows[2][1])
+        earlier, _ = probe.window(*windows[1])  # handed out already, or forgotten
+    assert first, "every 0.1 s window holds some checks"
+    assert latencies
+    assert codes == Counter(OK=len(latencies))
+    assert earlier == []
