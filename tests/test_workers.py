@@ -8,6 +8,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections import Counter
@@ -268,3 +269,12 @@ def test_metrics_count_calls_per_method_and_code_over_every_worker(
         if name == "hatbot_model_info" and value == 1
     }
     assert set(map(int, models)) == set(server.worker_pids())
+
+
+def test_a_server_without_rest_does_not_import_aiohttp() -> None:
+    """aiohttp is a fifth of a cold start: only ``--http-port`` imports it."""
+    code = "import sys, hatbot.cli, hatbot.server.app; print('aiohttp' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False"

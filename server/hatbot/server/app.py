@@ -43,6 +43,10 @@ def serve(
             http = ReservedPort(settings.host, settings.http_port, "--http-port")
             http_port = reservations.enter_context(http).port
         bound = replace(settings, port=grpc_port.port, http_port=http_port)
+        if http_port is not None:
+            # aiohttp takes a fifth of a cold start to import: only with the REST side, and
+            # before the workers fork, so that they share it.
+            import hatbot.server.rest  # noqa: F401
         metrics = None
         if metrics_port is not None:
             metrics = Metrics()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
@@ -37,9 +37,11 @@ from hatbot.server.health import SERVICE_NAME, SERVING, HealthServicer
 from hatbot.server.metrics import Metrics
 from hatbot.server.model import WordModel
 from hatbot.server.observe import CallObserver, ObservingInterceptor
-from hatbot.server.rest import HttpFrontEnd
 from hatbot.server.service import Answerer, HatService, add_hat_service
 from hatbot.server.strategy import make_strategy
+
+if TYPE_CHECKING:
+    from hatbot.server.rest import HttpFrontEnd
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,8 @@ class Worker:
         log.info("worker %d: listening on %s:%d%s", self.number, address, settings.port, with_tls)
         http = None
         if settings.http_port is not None:
+            from hatbot.server.rest import HttpFrontEnd  # imported by app.serve before the fork
+
             http = HttpFrontEnd(
                 lambda: self.hat.answerer,
                 settings.host,
