@@ -279,6 +279,7 @@ class BlockingStrategy:
     """Explains with a constant after ``release`` is set; ``entered`` tells a call is running."""
 
     name = "blocking"
+    answers_live = False
 
     def __init__(self) -> None:
         self.entered = threading.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from components import missing
 from prometheus_client.parser import text_string_to_metric_families
 
 from hatbot.client import HatClient
+from hatbot.server import lookup
 from hatbot.server.admission import EXPIRED, OVERLOADED
 from hatbot.server.process import SERVING, health_status
 from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc
@@ -269,6 +271,22 @@ def test_metrics_count_calls_per_method_and_code_over_every_worker(
         if name == "hatbot_model_info" and value == 1
     }
     assert set(map(int, models)) == set(server.worker_pids())
+
+
+def test_metrics_show_a_worker_computing_answers_its_tables_should_hold(
+    tiny_model: Path, server_factory: StartServer, tmp_path: Path
+) -> None:
+    without_tables = tmp_path / "model"
+    shutil.copytree(tiny_model, without_tables)
+    shutil.rmtree(without_tables / lookup.DIRECTORY)
+    for model, live in ((tiny_model, 0), (without_tables, 1)):
+        server = server_factory(model, "--workers", "2", "--metrics-port", "0")
+        server.wait_serving()
+        samples = [
+            value for (name, _), value in metrics(server).items() if name == "hatbot_answers_live"
+        ]
+        assert samples == [live, live], server.log  # one sample a worker
+        server.terminate()
 
 
 def test_a_server_without_rest_does_not_import_aiohttp() -> None:

@@ -27,6 +27,8 @@ class Metrics:
     - ``hatbot_calls_shed_total{method}``: calls refused at once at the in-flight bound;
     - ``hatbot_calls_expired_total{method}``: calls not computed, their deadline passed;
     - ``hatbot_model_info{version, pid}``: 1 for the model version each worker serves;
+    - ``hatbot_answers_live{version, pid}``: 1 while a worker computes every answer because
+      the model's precomputed answers are missing or stale (``hatbot train --precompute-only``);
     - ``hatbot_reloads_total{outcome}``: model version changes: loaded, refused or failed;
     - ``hatbot_worker_restarts_total``: worker processes restarted after they died.
     """
@@ -68,6 +70,12 @@ class Metrics:
             ["version"],
             multiprocess_mode="liveall",
         )
+        self.answers_live = prometheus.Gauge(
+            "hatbot_answers_live",
+            "1 while a worker computes answers its model's stored tables should hold",
+            ["version"],
+            multiprocess_mode="liveall",
+        )
         self.reloads = prometheus.Counter(
             "hatbot_reloads", "Model version changes by outcome", ["outcome"]
         )
@@ -85,11 +93,14 @@ class Metrics:
         bound: Any = server.server_port
         return int(bound)
 
-    def serving(self, old: str | None, new: str) -> None:
-        """This worker moved from model version ``old`` to ``new``."""
+    def serving(self, old: str | None, new: str, answers_live: bool) -> None:
+        """This worker moved from model version ``old`` to ``new``, which it answers live
+        or from stored tables."""
         if old is not None and old != new:
             self.model.labels(old).set(0)
+            self.answers_live.labels(old).set(0)
         self.model.labels(new).set(1)
+        self.answers_live.labels(new).set(int(answers_live))
 
     def process_exited(self, pid: int) -> None:
         """Drop the live gauges of a process that is gone."""

@@ -22,6 +22,9 @@ class Strategy(Protocol):
     """Chooses hints for a word and guesses for hints; deterministic for a given model."""
 
     name: str
+    #: True when a strategy made to look its answers up computes them instead (its stored
+    #: tables are missing, unreadable or stale): every call is then many times slower.
+    answers_live: bool
 
     def warm_up(self) -> None:
         """Read the memory-mapped data once, so that the first calls are not slow."""
@@ -45,6 +48,7 @@ class BaselineStrategy:
     """
 
     name = "baseline"
+    answers_live = False  # it stores nothing to look up
 
     def __init__(self, model: WordModel) -> None:
         self.model = model
@@ -101,6 +105,7 @@ class GameStrategy:
         self.lookup = lookup.load(
             model.directory, model.version, self.explainer_params, self.score_params
         )
+        self.answers_live = self.lookup is None
         self._live: _Live | None = None
         self._live_lock = threading.Lock()
         candidates = self.lookup.candidates if self.lookup else self.live.tables.candidates

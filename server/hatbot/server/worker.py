@@ -230,7 +230,7 @@ class Worker:
         self.hat.answerer = answerer
         if self.metrics is not None:
             old = None if previous is None else previous.model.version
-            self.metrics.serving(old, answerer.model.version)
+            self.metrics.serving(old, answerer.model.version, answerer.strategy.answers_live)
         if first and not self.stop.is_set():
             self.health.set_all(SERVING)
         log.info(
