@@ -130,7 +130,9 @@ def test_a_killed_worker_comes_back(tiny_model: Path, server_factory: StartServe
         "a new worker",
         server,
     )
-    assert re.search(rf"worker \d \(pid {victim}\) exited with SIGKILL.*restarting it", server.log)
+    restarted = rf"worker \d \(pid {victim}\) exited with SIGKILL.*restarting it"
+    # Logged before the new worker starts, but read from the server's stderr by a thread.
+    wait_until(lambda: re.search(restarted, server.log), "the restart to be logged", server)
     assert survivor in server.worker_pids()
     wait_until(lambda: server.log.count("serving model") >= 4, "the new worker to serve", server)
     assert health_status(address) == SERVING
