@@ -29,7 +29,8 @@ Row = npt.NDArray[np.int16] | npt.NDArray[np.float32]  # a hint's scores: stored
 
 
 def possible(hints: tuple[str, ...], criteria: Criteria) -> Callable[[str], bool]:
-    """Whether a word can be the secret word once the host has kept every one of ``hints``.
+    """A test of whether a word can be the secret word once the host has kept every one of
+    ``hints``.
 
     Both modes drop hints containing the word or within two edits of it; the hard mode also
     drops hints sharing its stem or contained in it (:func:`hatbot.rules.is_legal_hint`). The

@@ -22,9 +22,12 @@ class Strategy(Protocol):
     """Chooses hints for a word and guesses for hints; deterministic for a given model."""
 
     name: str
-    #: True when a strategy made to look its answers up computes them instead (its stored
-    #: tables are missing, unreadable or stale): every call is then many times slower.
-    answers_live: bool
+
+    @property
+    def answers_live(self) -> bool:
+        """True when a strategy made to look its answers up computes them instead (its stored
+        tables are missing, unreadable or stale): every call is then many times slower."""
+        ...
 
     def warm_up(self) -> None:
         """Read the memory-mapped data once, so that the first calls are not slow."""
@@ -105,11 +108,14 @@ class GameStrategy:
         self.lookup = lookup.load(
             model.directory, model.version, self.explainer_params, self.score_params
         )
-        self.answers_live = self.lookup is None
         self._live: _Live | None = None
         self._live_lock = threading.Lock()
         candidates = self.lookup.candidates if self.lookup else self.live.tables.candidates
         self.guesser = Guesser(candidates, self._hint_scores, self.guesser_params)
+
+    @property
+    def answers_live(self) -> bool:
+        return self.lookup is None
 
     @property
     def live(self) -> _Live:
