@@ -1,0 +1,118 @@
+"""Deferring a module's import: stand-ins that import the real module on first use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hatbot.server.deferred_import import deferring
+
+SLOW = "hatbot_test_slow_module"
+
+
+@pytest.fixture
+def slow_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """An importable module, not imported yet, with a function and an object."""
+    (tmp_path / f"{SLOW}.py").write_text(
+        textwrap.dedent(
+            """
+            class Thing:
+                value = 7
+
+                def twice(self, x):
+                    return 2 * x
+
+            thing = Thing()
+
+            def double(x):
+                return 2 * x
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield SLOW
+    sys.modules.pop(SLOW, None)
+
+
+def test_a_deferred_module_is_imported_on_first_use(slow_module: str) -> None:
+    with deferring(slow_module):
+        import hatbot_test_slow_module as whole  # type: ignore[import-not-found]
+        from hatbot_test_slow_module import double, thing
+    assert slow_module not in sys.modules
+    assert "deferred" in repr(double)
+    assert double(21) == 42
+    real = sys.modules[slow_module]
+    assert real.__file__ is not None
+    assert real is not whole
+    assert thing.value == 7
+    assert thing.twice(4) == 8
+    assert whole.double(5) == 10
+    assert whole.thing.value == 7
+
+
+def test_after_the_block_the_real_module_is_imported(slow_module: str) -> None:
+    with deferring(slow_module):
+        pass
+    import hatbot_test_slow_module as module
+
+    assert module.__file__ is not None
+    assert module.double(1) == 2
+
+
+def test_a_missing_name_fails_on_first_use(slow_module: str) -> None:
+    with deferring(slow_module):
+        from hatbot_test_slow_module import nothing_here
+    with pytest.raises(AttributeError, match="nothing_here"):
+        nothing_here()
+
+
+def test_a_module_already_imported_is_not_deferred() -> None:
+    import json
+
+    with deferring("json"):
+        from json import dumps
+    assert dumps is json.dumps
+
+
+def test_serving_imports_gensim_without_scipy_stats() -> None:
+    """A second of a cold start; gensim's uses of scipy.stats still work afterwards."""
+    code = textwrap.dedent(
+        """
+        import sys
+        import hatbot.cli, hatbot.server.app
+        print("scipy.stats" in sys.modules)
+        import gensim, gensim.matutils, gensim.models.keyedvectors, gensim.models.nmf
+        import scipy.stats
+        from hatbot.server.deferred_import import _Deferred, _DeferredModule
+        stand_ins = sorted(
+            f"{module.__name__}.{name}"
+            for module in list(sys.modules.values())
+            if module.__name__.startswith("gensim")
+            for name, value in vars(module).items()
+            if isinstance(value, (_Deferred, _DeferredModule))
+            # each names something scipy.stats has
+            and (isinstance(value, _DeferredModule) or hasattr(scipy.stats, value._name))
+        )
+        assert gensim.matutils.entropy([0.5, 0.5], [0.9, 0.1]) == scipy.stats.entropy(
+            [0.5, 0.5], [0.9, 0.1]
+        )
+        assert gensim.models.keyedvectors.stats.spearmanr([1, 2, 3], [1, 2, 4])[0] == 1.0
+        assert len(gensim.models.nmf.halfnorm.rvs(size=3, random_state=0)) == 3
+        print(" ".join(stand_ins))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    imported_at_start, *stand_ins = result.stdout.split()
+    assert imported_at_start == "False"
+    assert stand_ins == [
+        "gensim.matutils.entropy",
+        "gensim.models.keyedvectors.stats",
+        "gensim.models.nmf.halfnorm",
+    ]
