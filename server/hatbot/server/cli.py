@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from hatbot import arguments
 from hatbot.models.cli import server_extra_missing
+from hatbot.server.deferred_import import deferring
 
 if TYPE_CHECKING:
     from hatbot.server.credentials import ServerTls
@@ -131,14 +132,15 @@ def register(
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        from hatbot.models.store import MANIFEST, default_model_dir
-        from hatbot.models.train import DEFAULT_EXTRA_VIEWS, train
-        from hatbot.server import credentials
-        from hatbot.server.app import serve
-        from hatbot.server.logs import use_json_logs
-        from hatbot.server.ports import PortInUseError
-        from hatbot.server.supervisor import ModelSource, ServeError
-        from hatbot.server.worker import WorkerSettings
+        with deferring("scipy.stats"):  # gensim imports it whole, for code a server never runs
+            from hatbot.models.store import MANIFEST, default_model_dir
+            from hatbot.models.train import DEFAULT_EXTRA_VIEWS, train
+            from hatbot.server import credentials
+            from hatbot.server.app import serve
+            from hatbot.server.logs import use_json_logs
+            from hatbot.server.ports import PortInUseError
+            from hatbot.server.supervisor import ModelSource, ServeError
+            from hatbot.server.worker import WorkerSettings
     except ImportError as error:
         return server_extra_missing(error)
     if args.log_format == "json":

@@ -7,12 +7,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 from annoy import AnnoyIndex
+from gensim.models import KeyedVectors
 
 from hatbot.models import store
-from hatbot.server.deferred_import import deferring
-
-with deferring("scipy.stats"):  # a second of a cold start, for code a server never calls
-    from gensim.models import KeyedVectors
 
 Vector = npt.NDArray[np.float32]
 Rows = npt.NDArray[np.int64]
