@@ -132,7 +132,8 @@ def register(
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        with deferring("scipy.stats"):  # gensim imports it whole, for code a server never runs
+        # gensim imports them whole, for code a server never runs
+        with deferring("scipy.stats", "scipy.optimize"):
             from hatbot.models.store import MANIFEST, default_model_dir
             from hatbot.models.train import DEFAULT_EXTRA_VIEWS, train
             from hatbot.server import credentials

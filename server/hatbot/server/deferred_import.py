@@ -1,9 +1,9 @@
-"""Importing a library without one of the modules it imports but a server never calls.
+"""Importing a library without modules it imports but a server never calls.
 
-``import gensim`` imports all of ``scipy.stats`` for three names (``entropy``, ``halfnorm`` and
-the module itself, for topic models and word-pair evaluation): about 0.5 s of a 2.4 s
-``hatbot serve`` cold start, for code a server never runs. :func:`deferring` hands such
-imports stand-ins that import the real module on first use.
+``import gensim`` imports all of ``scipy.stats`` and ``scipy.optimize`` for a few names
+(``entropy``, ``halfnorm``, and the modules themselves, for topic models and word-pair
+evaluation): about 0.7 s of a 2.4 s ``hatbot serve`` cold start, for code a server never runs.
+:func:`deferring` hands such imports stand-ins that import the real module on first use.
 """
 
 from __future__ import annotations
@@ -50,20 +50,20 @@ class _DeferredModule(types.ModuleType):
 
 
 @contextmanager
-def deferring(module: str) -> Iterator[None]:
-    """Within the block, imports of ``module`` (not yet imported) get a stand-in instead.
+def deferring(*modules: str) -> Iterator[None]:
+    """Within the block, imports of ``modules`` (those not yet imported) get stand-ins.
 
-    Names taken from it while deferred stay stand-ins: the first call or public attribute
-    imports the real module. After the block, importing ``module`` imports the real one.
+    Names taken from a stand-in stay stand-ins: the first call or public attribute imports
+    the real module. After the block, importing one of ``modules`` imports the real one.
     Only for names used as functions or objects: not for classes to subclass or check
     instances against, nor for importing ``module.sub`` packages.
     """
-    if module in sys.modules:
-        yield
-        return
-    sys.modules[module] = _DeferredModule(module)
+    deferred = [name for name in modules if name not in sys.modules]
+    for name in deferred:
+        sys.modules[name] = _DeferredModule(name)
     try:
         yield
     finally:
-        if isinstance(sys.modules.get(module), _DeferredModule):
-            del sys.modules[module]
+        for name in deferred:
+            if isinstance(sys.modules.get(name), _DeferredModule):
+                del sys.modules[name]
