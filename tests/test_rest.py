@@ -24,7 +24,7 @@ from hatbot.rules import Criteria
 from hatbot.server.model import WordModel
 from hatbot.server.process import WAIT_SECONDS, ServerProcess
 from hatbot.server.rest import HttpFrontEnd
-from hatbot.server.service import Answerer
+from hatbot.server.service import Answerer, DeadlinePassedError
 
 
 @dataclass(frozen=True)
@@ -360,6 +360,25 @@ def test_answerer_attached_later_is_used(blocking: tuple[BlockingStrategy, Answe
         assert request(port, "/explain?word=river&n_words=5").body == ["held"]
     finally:
         front.stop(1)
+
+
+def test_a_call_whose_deadline_passes_while_it_waits_its_turn_is_not_computed(
+    blocking: tuple[BlockingStrategy, Answerer],
+) -> None:
+    strategy, answerer = blocking
+    computing = Background(answerer.explain, "river", 5)
+    assert strategy.entered.wait(WAIT_SECONDS)
+    strategy.entered.clear()
+    deadline = time.monotonic() + 0.05
+    waiting = Background(answerer.explain, "lake", 5, deadline)
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    strategy.release.set()
+    assert computing.result() == ["held"]
+    with pytest.raises(DeadlinePassedError):
+        waiting.result()
+    assert not strategy.entered.is_set()
+    assert answerer.explain("lake", 5, time.monotonic() + WAIT_SECONDS) == ["held"]
 
 
 def test_stop_refuses_new_connections_and_finishes_in_flight(

@@ -2,8 +2,9 @@
 
 A call beyond the bound gets RESOURCE_EXHAUSTED at once instead of waiting in a queue until
 its deadline passes (the host would count the timeout as an empty answer, and the caller can
-try another replica now). A call whose deadline passed while it waited is not computed.
-The health service is never bounded: load balancers must see a busy server as alive.
+try another replica now). A call HatService skips, its deadline passed while it waited for
+its turn, is counted as expired. The health service is never bounded: load balancers must see
+a busy server as alive.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import grpc
 from hatbot.server.observe import CallObserver, Handler, Interceptor, handler_like
 
 OVERLOADED = "the server is at its in-flight limit; retry after a short backoff, or elsewhere"
-EXPIRED = "the call's deadline passed before it could start"
 
 
 class InFlight:
@@ -91,11 +91,12 @@ def _bounded(handler: Handler, place: Place, method: str, observer: CallObserver
 
     def behaviour(request: Any, context: grpc.ServicerContext) -> Any:
         try:
-            remaining = context.time_remaining()
-            if remaining is not None and remaining <= 0:
-                observer.expired(method)
-                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, EXPIRED)
             return inner(request, context)
+        except Exception:
+            # HatService ends a call DEADLINE_EXCEEDED only when it skipped it, expired.
+            if context.code() == grpc.StatusCode.DEADLINE_EXCEEDED:  # type: ignore[attr-defined]
+                observer.expired(method)
+            raise
         finally:
             place.release()
 
