@@ -18,6 +18,10 @@ from hatbot.server.deferred_import import deferring
 if TYPE_CHECKING:
     from hatbot.server.credentials import ServerTls
 
+#: Modules gensim imports whole for topic models and word-pair evaluation, which a server
+#: never runs; ``serve`` imports them only should anything use them.
+UNUSED_BY_SERVING = ("scipy.stats", "scipy.optimize", "scipy.special")
+
 
 def precompute(model_dir: Path, workers: int) -> list[str]:
     """Compute what the default strategy looks up when serving ``model_dir``; the files."""
@@ -132,8 +136,7 @@ def register(
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        # gensim imports them whole, for code a server never runs
-        with deferring("scipy.stats", "scipy.optimize"):
+        with deferring(*UNUSED_BY_SERVING):
             from hatbot.models.store import MANIFEST, default_model_dir
             from hatbot.models.train import DEFAULT_EXTRA_VIEWS, train
             from hatbot.server import credentials

@@ -1,8 +1,9 @@
 """Importing a library without modules it imports but a server never calls.
 
-``import gensim`` imports all of ``scipy.stats`` and ``scipy.optimize`` for a few names
-(``entropy``, ``halfnorm``, and the modules themselves, for topic models and word-pair
-evaluation): about 0.7 s of a 2.4 s ``hatbot serve`` cold start, for code a server never runs.
+``import gensim`` imports all of ``scipy.stats``, ``scipy.optimize`` and ``scipy.special`` for
+a few names (``entropy``, ``halfnorm``, ``psi``, ``gammaln``, and the modules themselves, for
+topic models and word-pair evaluation): about 0.8 s of a 2.4 s ``hatbot serve`` cold start,
+for code a server never runs.
 :func:`deferring` hands such imports stand-ins that import the real module on first use.
 """
 
