@@ -189,16 +189,18 @@ def test_a_tiny_in_flight_bound_sheds_the_excess_at_once(
     assert health_status(address) == SERVING  # the health service is never bounded
 
 
-def _stall_a_busy_worker(address: str, worker: int, server: ServerProcess) -> float:
+def _stall_a_busy_worker(
+    address: str, worker: int, server: ServerProcess, enough: float = 3
+) -> float:
     """Send 400 Guess calls with 1 s deadlines and stop the worker (SIGSTOP) for 1.5 s at a
-    moment it holds several of them in its threads; how many it held."""
+    moment it holds ``enough`` of them in its threads; how many it held."""
     with ThreadPoolExecutor(1) as caller:
         calls = caller.submit(asyncio.run, _burst(address, 400, timeout=1.0))
         held = 0.0
-        while not calls.done() and held < 3:
+        while not calls.done() and held < enough:
             os.kill(worker, signal.SIGSTOP)
             held = metric(server, "hatbot_calls_in_flight", method=GUESS)
-            if held < 3:
+            if held < enough:
                 os.kill(worker, signal.SIGCONT)
                 time.sleep(0.002)
         try:
