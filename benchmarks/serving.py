@@ -2,7 +2,8 @@
 
     python benchmarks/serving.py --serve var/models/20news [--server-args="--workers 2"] \\
         [--kinds KIND ...] [--concurrency 1 8 32 128] [--duration 10] [--rounds 5] \\
-        [--warmup 1] [--deadline 1] [--channels 8] [--seed 0] [--out benchmarks/results/serving.md]
+        [--warmup 1] [--deadline 1] [--channels 8] [--shed-backoff 0] [--client-retries] \\
+        [--seed 0] [--out benchmarks/results/serving.md]
     python benchmarks/serving.py --addr 127.0.0.1:50051 --model var/models/20news ...
     python benchmarks/serving.py --serve var/models/20news --compare-workers 1 2 \\
         --kinds guess-unseen --concurrency 16
@@ -29,7 +30,10 @@ seconds are. Kinds:
 
 Requests come from streams seeded by ``--seed``: the same seed sends the same sequence
 (``--dump-requests FILE`` writes it as JSON lines). A caller that gets RESOURCE_EXHAUSTED makes
-its next call at once, or after ``--shed-backoff`` seconds. During every slice, the floor's
+its next call at once, or after ``--shed-backoff`` seconds; with ``--client-retries`` the
+channels first retry it as HatClient's do (gRPC's retry policy and throttling, see
+``hatbot.client.channels``), and a call's latency is that of all its attempts. During every
+slice, the floor's
 too, one separate process probes Health/Check every 10 ms on its own connection (warm-up
 included). Reported per kind and level: calls counted, QPS (OK calls a second), p50/p99/p99.9
 of OK calls, p99 of RESOURCE_EXHAUSTED ones, the probe's p99 and max, every status code, and
@@ -69,6 +73,7 @@ from gensim.models import KeyedVectors
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hatbot import arguments
+from hatbot.client.channels import channel_spec
 from hatbot.closing import Closing
 from hatbot.game.summary import percentile
 from hatbot.models import neighbours, store
@@ -350,6 +355,15 @@ def _check_connections(address: str, expected: int) -> None:
     print(f"{mine} TCP connections to {address} (ss -tnp)", file=sys.stderr)
 
 
+def channel_options(address: str, client_retries: bool) -> list[tuple[str, int | str]]:
+    """The load's channel options: each channel its own connection, and with
+    ``client_retries`` the options HatClient makes its channels with."""
+    options: list[tuple[str, int | str]] = [OWN_CONNECTION]
+    if client_retries:
+        options += channel_spec(address, retries=True, tls=None).options
+    return options
+
+
 def pairs(kinds: Sequence[str]) -> list[list[str]]:
     """The kinds measured together, in order: each other kind beside ``health`` (if asked for)."""
     others = [kind for kind in kinds if kind != "health"]
@@ -362,7 +376,7 @@ async def measure(
     address: str, requests: Requests, kinds: list[str], args: argparse.Namespace
 ) -> tuple[str, list[LevelResult]]:
     """The server's model version and every kind's results at every level."""
-    options = [OWN_CONNECTION]
+    options = channel_options(address, args.client_retries)
     channels = [grpc.aio.insecure_channel(address, options=options) for _ in range(args.channels)]
     try:
         ready = asyncio.gather(*(channel.channel_ready() for channel in channels))
@@ -604,6 +618,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="S",
         help="seconds (jittered x0.5-1.5) a caller waits after RESOURCE_EXHAUSTED, as the "
         "client's documentation advises; 0: its next call at once",
+    )
+    parser.add_argument(
+        "--client-retries",
+        action="store_true",
+        help="retry RESOURCE_EXHAUSTED and UNAVAILABLE as HatClient does (gRPC's retry policy "
+        "and throttling) before the caller sees them",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the Markdown report here")

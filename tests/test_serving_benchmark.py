@@ -12,12 +12,16 @@ import time
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import load_script
+from scrape import metric
 
 from hatbot.models.neighbours import read_words
+
+if TYPE_CHECKING:
+    from conftest import StartServer
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "serving.py"
 LEVELS = (1, 4)
@@ -102,6 +106,33 @@ def test_short_run_counts_every_kind_and_never_repeats_an_unseen_tuple(
         "guess-unseen",
         "guess-host",
     }
+
+
+@pytest.mark.parametrize("client_retries", [False, True])
+def test_client_retries_send_a_shed_call_again_before_the_caller_sees_it(
+    tiny_model: Path, server_factory: StartServer, tmp_path: Path, client_retries: bool
+) -> None:
+    # One call in flight at a time and 8 callers: most calls are shed. Each Guess the load
+    # draws is one call of a caller; the server counts every attempt of it.
+    server = server_factory(
+        tiny_model, "--workers", "1", "--max-in-flight", "1", "--metrics-port", "0"
+    )
+    address = server.wait_serving()
+    dump = tmp_path / "requests.jsonl"
+    command = [sys.executable, str(SCRIPT), "--addr", address, "--model", str(tiny_model)]
+    command += ["--kinds", "guess-unseen", "--concurrency", "8", "--channels", "2"]
+    command += ["--duration", "0.5", "--rounds", "1", "--warmup", "0", "--dump-requests", str(dump)]
+    command += ["--client-retries"] if client_retries else []
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+
+    calls = len(dump.read_text().splitlines())
+    attempts = metric(server, "hatbot_calls_total", method="/hatbot.v1.HatService/Guess")
+    assert metric(server, "hatbot_calls_shed_total") > 0
+    if client_retries:
+        assert attempts > calls
+    else:
+        assert attempts == calls
 
 
 def test_the_same_seed_draws_the_same_requests(serving: ModuleType) -> None:

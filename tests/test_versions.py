@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 from conftest import train_tiny
-from test_workers import metric, wait_until
+from scrape import metric
+from test_workers import wait_until
 
 from hatbot.server import versions
 from hatbot.v1 import hatbot_pb2, hatbot_pb2_grpc

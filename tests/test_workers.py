@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 from components import missing
-from prometheus_client.parser import text_string_to_metric_families
+from scrape import metric, metrics
 
 from hatbot.client import HatClient
 from hatbot.server import lookup
@@ -36,23 +35,6 @@ if TYPE_CHECKING:
 
 WAIT = 60.0
 GUESS = "/hatbot.v1.HatService/Guess"
-
-
-def metrics(server: ServerProcess) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """The server's /metrics as (sample name, labels) -> value."""
-    with urllib.request.urlopen(server.wait_metrics(), timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def metric(server: ServerProcess, name: str, **labels: str) -> float:
-    """The sum of ``name`` over the samples with ``labels`` (0 when there is none)."""
-    wanted = set(labels.items())
-    return sum(v for (n, ls), v in metrics(server).items() if n == name and wanted <= ls)
 
 
 def wait_until(condition: object, what: str, server: ServerProcess) -> None:
