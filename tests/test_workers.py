@@ -298,3 +298,28 @@ def test_a_server_without_rest_does_not_import_aiohttp() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_every_child_starts_with_what_the_parent_imported_frozen() -> None:
+    """gc.freeze before each fork: a worker's collections skip the imported stack's objects."""
+    code = """if True:
+        import gc
+        from hatbot.server import app
+        from hatbot.server.supervisor import ModelSource, Supervisor
+
+        def body(control):
+            control.send((gc.get_freeze_count(), len(gc.get_objects())))
+            return 0
+
+        child = Supervisor(1, None, ModelSource())._fork(1, "probe", body)
+        print(*child.control.recv())
+        child.process.join(30)
+        print(child.process.exitcode)
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    counts, exit_code = result.stdout.splitlines()
+    frozen, tracked = map(int, counts.split())
+    assert exit_code == "0"
+    assert frozen > 10 * tracked, (frozen, tracked)
