@@ -549,7 +549,7 @@ def format_ratios(base: list[LevelResult], other: list[LevelResult]) -> str:
     return "\n".join(rows)
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -566,7 +566,7 @@ def report(args: argparse.Namespace, versions: list[str], sections: list[str]) -
         "",
         f"- command: `{shlex.join(['python', *sys.argv])}`",
         f"- date: {datetime.now(UTC).isoformat(timespec='seconds')}",
-        f"- machine: {len(os.sched_getaffinity(0))} CPUs (nproc), {_cpu_model()}",
+        f"- machine: {len(os.sched_getaffinity(0))} CPUs (nproc), {cpu_model()}",
         f"- model: {', '.join(dict.fromkeys(versions))}",
         f"- seed: {args.seed}",
     ]
