@@ -47,17 +47,28 @@ class CallObserver:
     def __init__(self, metrics: Metrics | None, access_log: bool) -> None:
         self.metrics = metrics
         self.access_log = access_log
+        # labels() looks its child up under a lock each time: 10 of a call's 22 µs of
+        # metrics. The keys are few: the registered methods (no other reaches an
+        # observer), status codes and the metrics themselves, which live as long.
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (str(id(metric)), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def started(self, method: str) -> None:
         if self.metrics is not None:
-            self.metrics.in_flight.labels(method).inc()
+            self._child(self.metrics.in_flight, method).inc()
 
     def finished(self, method: str, code: str, seconds: float, peer: str, version: str) -> None:
         """Record a call that ``started`` earlier."""
         if self.metrics is not None:
-            self.metrics.in_flight.labels(method).dec()
-            self.metrics.calls.labels(method, code).inc()
-            self.metrics.latency.labels(method).observe(seconds)
+            self._child(self.metrics.in_flight, method).dec()
+            self._child(self.metrics.calls, method, code).inc()
+            self._child(self.metrics.latency, method).observe(seconds)
         if self.access_log:
             access.info(
                 "call",
@@ -72,11 +83,11 @@ class CallObserver:
 
     def shed(self, method: str) -> None:
         if self.metrics is not None:
-            self.metrics.shed.labels(method).inc()
+            self._child(self.metrics.shed, method).inc()
 
     def expired(self, method: str) -> None:
         if self.metrics is not None:
-            self.metrics.expired.labels(method).inc()
+            self._child(self.metrics.expired, method).inc()
 
 
 def answered_version(response: object) -> str:
