@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing
 import os
 import shlex
 import shutil
@@ -36,15 +35,11 @@ import sys
 import tempfile
 import urllib.request
 from collections.abc import Iterator, Sequence
-from concurrent import futures
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 from serving import cpu_model
 
@@ -56,7 +51,6 @@ from hatbot.server.process import ServerProcess
 CHECK_PATH = "/grpc.health.v1.Health/Check"
 CHECK_BODY = b"\x00" + (0).to_bytes(4, "big")  # one uncompressed, empty HealthCheckRequest
 MAX_CONNECTIONS = 8
-START_TIMEOUT = 120.0
 GRPCIO_ALONE = "grpcio alone"
 
 
@@ -75,35 +69,37 @@ class Server:
     seconds: dict[int, float] = field(default_factory=dict)  # level -> seconds counted
 
 
-def _grpcio_alone(cpu: int, control: Connection) -> None:
-    """The bare server's process: pinned to ``cpu``, it sends its port and serves until
-    killed."""
-    os.sched_setaffinity(0, {cpu})
+# The bare server runs in a fresh interpreter importing grpcio alone: a process forked or
+# spawned from this one would carry this script's imports (gensim, scipy...), whose objects
+# the garbage collector walks.
+_GRPCIO_ALONE = """if True:
+    from concurrent import futures
+    import grpc
+    from grpc_health.v1 import health, health_pb2_grpc
     server = grpc.server(futures.ThreadPoolExecutor())
     health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    print(server.add_insecure_port("127.0.0.1:0"), flush=True)
     server.start()
-    control.send(port)
     server.wait_for_termination()
+"""
 
 
 @contextmanager
 def grpcio_alone(cpu: int) -> Iterator[Server]:
-    """grpcio's health servicer alone, pinned to ``cpu``; terminated (by pid) at the end."""
-    context = multiprocessing.get_context("spawn")
-    control, child = context.Pipe()
-    process = context.Process(target=_grpcio_alone, args=(cpu, child), daemon=True)
-    process.start()
-    child.close()
+    """grpcio's health servicer alone, pinned to ``cpu``; killed (by pid) at the end."""
+    command = ["taskset", "--cpu-list", str(cpu), sys.executable, "-c", _GRPCIO_ALONE]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
-        if not control.poll(START_TIMEOUT):
-            raise BenchmarkError("the grpcio-alone server did not start")
-        yield Server(GRPCIO_ALONE, f"127.0.0.1:{control.recv()}")
+        assert process.stdout is not None
+        port = process.stdout.readline().strip()
+        if not port.isdigit():
+            raise BenchmarkError(f"the grpcio-alone server did not start (exit {process.poll()})")
+        yield Server(GRPCIO_ALONE, f"127.0.0.1:{port}")
     finally:
-        process.terminate()
-        process.join(10)
-        if process.is_alive():
-            process.kill()
+        process.kill()
+        process.wait(10)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def pin(pid: int, cpu: int) -> None:
