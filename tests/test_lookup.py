@@ -114,7 +114,7 @@ def test_a_hint_list_is_computed_once(stored_model: Path) -> None:
     assert stored.lookup is not None
     stored.explain("river", 5)
     stored.guess(["lake", "boat"], 5)
-    assert stored._live is None, "a complete lookup needs no live tables"
+    assert not stored.live_loaded, "a complete lookup needs no live tables"
 
 
 def test_tables_for_other_parameters_are_ignored(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import random
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +167,19 @@ def test_soft_guesses_take_the_form_that_also_finds_the_others(strategy: GameStr
     assert {"rivers", "lakes", "waves"} <= set(soft)  # "rivers" finds "river" too when soft
     assert not {"river", "lake", "wave"} & set(soft)
     assert {"river", "lake", "wave"} <= set(hard)  # only the exact word counts when hard
+
+
+def test_a_dropped_strategy_is_freed_at_once(tiny_model: Path) -> None:
+    """No reference cycle: a model replaced at a reload goes, memory maps and all, when its
+    last call ends rather than at some later full collection. (The live machinery, loaded
+    only without complete stored answers, still holds one: LiveHintScores' cache.)"""
+    gc.disable()
+    try:
+        strategy = GameStrategy(WordModel(tiny_model))  # the parameters its lookup was made for
+        assert strategy.guess(strategy.explain("river", 3), 3)
+        assert not strategy.live_loaded
+        dropped: list[weakref.ref[object]] = [weakref.ref(strategy), weakref.ref(strategy.model)]
+        del strategy
+        assert [ref() for ref in dropped] == [None, None]
+    finally:
+        gc.enable()

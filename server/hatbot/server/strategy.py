@@ -84,6 +84,46 @@ class _Live:
     scores: LiveHintScores
 
 
+# The guesser's score source and the lazily loaded live machinery hold no reference back to
+# the strategy: a strategy dropped at a model reload is freed, memory maps and all, as soon
+# as its last call ends, not at some later full collection.
+class _LazyLive:
+    """The live machinery of one model, loaded on first use."""
+
+    def __init__(self, model: WordModel, explainer: ExplainerParams, scores: ScoreParams) -> None:
+        self._model = model
+        self._explainer = explainer
+        self._scores = scores
+        self._lock = threading.Lock()
+        self.loaded: _Live | None = None
+
+    def get(self) -> _Live:
+        with self._lock:
+            if self.loaded is None:
+                strategy_tables = load_tables(self._model)
+                self.loaded = _Live(
+                    strategy_tables,
+                    Explainer(strategy_tables, self._explainer),
+                    LiveHintScores(strategy_tables, self._scores),
+                )
+            return self.loaded
+
+
+class _HintScores:
+    """Every candidate's score for a hint: stored where the lookup has it, else live."""
+
+    def __init__(self, stored: lookup.Lookup | None, live: _LazyLive) -> None:
+        self._stored = stored
+        self._live = live
+
+    def __call__(self, hint: str) -> ScaledRow | None:
+        if self._stored is not None:
+            found = self._stored.scores(hint)
+            if found is not None or self._stored.complete:
+                return found
+        return self._live.get().scores(hint)
+
+
 class GameStrategy:
     """The default strategy: :class:`Explainer` and :class:`Guesser` over every view.
 
@@ -108,10 +148,11 @@ class GameStrategy:
         self.lookup = lookup.load(
             model.directory, model.version, self.explainer_params, self.score_params
         )
-        self._live: _Live | None = None
-        self._live_lock = threading.Lock()
+        self._live = _LazyLive(model, self.explainer_params, self.score_params)
         candidates = self.lookup.candidates if self.lookup else self.live.tables.candidates
-        self.guesser = Guesser(candidates, self._hint_scores, self.guesser_params)
+        self.guesser = Guesser(
+            candidates, _HintScores(self.lookup, self._live), self.guesser_params
+        )
 
     @property
     def answers_live(self) -> bool:
@@ -120,28 +161,18 @@ class GameStrategy:
     @property
     def live(self) -> _Live:
         """The live machinery, loaded on first use."""
-        with self._live_lock:
-            if self._live is None:
-                strategy_tables = load_tables(self.model)
-                self._live = _Live(
-                    strategy_tables,
-                    Explainer(strategy_tables, self.explainer_params),
-                    LiveHintScores(strategy_tables, self.score_params),
-                )
-            return self._live
+        return self._live.get()
+
+    @property
+    def live_loaded(self) -> bool:
+        """Whether the live machinery was needed and so loaded."""
+        return self._live.loaded is not None
 
     def warm_up(self) -> None:
         if self.lookup is not None:
             self.lookup.warm_up()
-        if self._live is not None:
-            self._live.tables.warm_up()
-
-    def _hint_scores(self, hint: str) -> ScaledRow | None:
-        if self.lookup is not None:
-            found = self.lookup.scores(hint)
-            if found is not None or self.lookup.complete:
-                return found
-        return self.live.scores(hint)
+        if self._live.loaded is not None:
+            self._live.loaded.tables.warm_up()
 
     def explain(self, word: str, n_words: int) -> list[str]:
         if self.lookup is not None:
