@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
-from serving import cpu_model
+from serving import BenchmarkError, cpu_model
 
 from hatbot import arguments
 from hatbot.game.summary import percentile
@@ -54,10 +54,6 @@ MAX_CONNECTIONS = 8
 GRPCIO_ALONE = "grpcio alone"
 
 
-class BenchmarkError(Exception):
-    """A failure to report in one line, without a traceback."""
-
-
 @dataclass
 class Server:
     """One server under test: its name, address and, with metrics, its /metrics URL."""
@@ -66,7 +62,6 @@ class Server:
     address: str
     metrics_url: str | None = None
     latencies: dict[int, list[float]] = field(default_factory=dict)  # level -> seconds
-    seconds: dict[int, float] = field(default_factory=dict)  # level -> seconds counted
 
 
 # The bare server runs in a fresh interpreter importing grpcio alone: a process forked or
@@ -135,9 +130,9 @@ def _ms(seconds: float) -> str:
 def h2load(
     server: Server, level: int, seconds: float, warmup: float, cpu: int, work: Path
 ) -> list[float]:
-    """The latencies (s) of one h2load slice's counted Health/Checks against ``server``."""
+    """The latencies (s) of one h2load slice's counted Health/Checks against ``server``;
+    ``work`` holds the request body (:data:`CHECK_BODY`, as ``check.bin``)."""
     body, log = work / "check.bin", work / "requests.log"
-    body.write_bytes(CHECK_BODY)
     log.unlink(missing_ok=True)  # h2load appends to its log
     clients, streams = connections(level)
     command = ["taskset", "--cpu-list", str(cpu), "h2load", "-t", "1"]
@@ -180,16 +175,14 @@ def ok_checks(metrics_url: str) -> float:
 
 def measure(servers: list[Server], args: argparse.Namespace) -> None:
     """Every level's alternating slices of every server, into each server's results."""
+    seconds = args.duration / args.rounds
     with tempfile.TemporaryDirectory(prefix="stack-floor-") as work:
+        (Path(work) / "check.bin").write_bytes(CHECK_BODY)
         for level in args.concurrency:
-            for server in servers:
-                server.latencies[level] = []
             for _ in range(args.rounds):
                 for server in servers:
-                    seconds = args.duration / args.rounds
                     slice_ = h2load(server, level, seconds, args.warmup, args.load_cpu, Path(work))
-                    server.latencies[level] += slice_
-                    server.seconds[level] = server.seconds.get(level, 0.0) + seconds
+                    server.latencies.setdefault(level, []).extend(slice_)
             print(f"{level} in flight: done", file=sys.stderr)
     for server in servers:
         if server.metrics_url is None:
@@ -199,8 +192,8 @@ def measure(servers: list[Server], args: argparse.Namespace) -> None:
             raise BenchmarkError(f"{server.name}: fewer gRPC OKs than h2load's {counted}")
 
 
-def format_table(servers: list[Server], levels: Sequence[int]) -> str:
-    """One row per server and level."""
+def format_table(servers: list[Server], levels: Sequence[int], duration: float) -> str:
+    """One row per server and level, each measured for ``duration`` seconds."""
     header = "| server | in flight | calls | QPS | p50 ms | p99 ms | p99.9 ms | max ms |"
     rows = [header, "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for level in levels:
@@ -208,13 +201,15 @@ def format_table(servers: list[Server], levels: Sequence[int]) -> str:
             latencies = server.latencies[level]
             cells = [percentile(latencies, p) for p in (50, 99, 99.9)] + [max(latencies)]
             shown = " | ".join(f"{1000 * (value or 0.0):.2f}" for value in cells)
-            qps = len(latencies) / server.seconds[level]
+            qps = len(latencies) / duration
             rows.append(f"| {server.name} | {level} | {len(latencies)} | {qps:.0f} | {shown} |")
     return "\n".join(rows)
 
 
 def report(args: argparse.Namespace, table: str) -> str:
-    version = subprocess.run(["h2load", "--version"], capture_output=True, text=True).stdout
+    version = subprocess.run(
+        ["h2load", "--version"], capture_output=True, text=True, timeout=10, check=False
+    ).stdout
     header = [
         "# gRPC stack floor",
         "",
@@ -267,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    text = report(args, format_table(servers, args.concurrency))
+    text = report(args, format_table(servers, args.concurrency, args.duration))
     if args.out is not None:
         write_text_atomic(args.out, text)
     print(text, end="")
